@@ -1,0 +1,44 @@
+# Everyday verbs. Needs only Python 3.11+ and make: uv is bootstrapped into .tools/.
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run run-with-fakes fakes test test-browser lint format typecheck bench clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.synced ## Create .venv from the lock file
+
+run: install ## Migrate and serve on $(HOST):$(PORT) (embedded SQLite + Redis stand-in without DATABASE_URL/REDIS_HOST)
+	$(UV) run --frozen studio migrate
+	@$(UV) run --frozen studio hint
+	$(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
+
+test: install ## The whole suite (real PostgreSQL and Redis when they answer)
+	$(UV) run --frozen pytest
+
+test-browser: install ## Only the headless-browser tests
+	$(UV) run --frozen pytest -m browser
+
+lint: install ## ruff (lint and format) and strict mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy app
+
+format: install
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+bench: install ## Benchmarks (see BENCHMARKS.md)
+	$(UV) run --frozen python -m benchmarks.login_storm
+
+clean:
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache var logs

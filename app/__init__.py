@@ -1,0 +1,1 @@
+"""Studio: the Backend-for-Frontend gateway of the Sentinel AI platform."""

@@ -1,0 +1,141 @@
+"""The `studio` command line: serve, migrate, check-config and the operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from app.core.config import Settings, get_settings, settings_or_exit
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] | None = None) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = (fn, args or (lambda _: None), help_text)
+        return fn
+
+    return register
+
+
+def load_settings() -> Settings:
+    """Settings, or a readable message and exit code 2 when they are invalid."""
+    return settings_or_exit()
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--reload", action="store_true", help="dev only: restart on code changes")
+
+
+@command("serve", "serve the API with uvicorn (uvloop, httptools)", _serve_args)
+def serve(ns: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    workers = ns.workers or settings.workers
+    if workers > 1 and settings.redis_in_process:
+        print("Several workers need a shared Redis: set REDIS_HOST or REDIS_URL.", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "app.main:app",
+        host=ns.host or settings.app_host,
+        port=ns.port or settings.app_port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        proxy_headers=False,  # Studio reads forwarded headers itself, from TRUSTED_PROXIES only
+        server_header=False,
+        date_header=True,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        timeout_keep_alive=75,  # longer than a typical load balancer's idle timeout
+        reload=ns.reload and settings.is_dev,
+    )
+    return 0
+
+
+@command("migrate", "upgrade the database to the newest schema (idempotent)")
+def migrate(_: argparse.Namespace) -> int:
+    from app.core import migrations
+    from app.core.db import create_engine
+
+    settings = load_settings()
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await migrations.upgrade(engine)
+            print(f"database at revision {await migrations.current_revision(engine)}")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", choices=("dev", "staging", "prod"), help="validate as this stage")
+
+
+@command("check-config", "validate settings (and the service registry) without starting", _check_args)
+def check_config(ns: argparse.Namespace) -> int:
+    import os
+
+    if ns.stage:
+        os.environ["ENVIRONMENT"] = ns.stage
+        get_settings.cache_clear()
+    settings = load_settings()
+    for check in CONFIG_CHECKS:
+        check(settings)
+    print(f"configuration is valid for {settings.environment}")
+    return 0
+
+
+# Domains append validators here (each raises SystemExit with a message on a problem).
+CONFIG_CHECKS: list[Callable[[Settings], Any]] = []
+
+
+@command("hint", "print how to get started locally")
+def hint(_: argparse.Namespace) -> int:
+    settings = load_settings()
+    host = f"http://{settings.app_host}:{settings.app_port}"
+    print(f"Studio ({settings.environment}) will listen on {host}; liveness at {host}/health.")
+    if settings.embedded:
+        print("Embedded mode: SQLite at", settings.embedded_database_path, "and an in-process Redis.")
+    print("Create an administrator with:  .venv/bin/studio create-admin --email you@example.com")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `studio` console script."""
+    _load_domain_commands()
+    parser = argparse.ArgumentParser(prog="studio", description="Studio gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, add_args, help_text) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    ns = parser.parse_args(argv)
+    return COMMANDS[ns.command][0](ns)
+
+
+def _load_domain_commands() -> None:
+    # Importing a domain's cli module registers its commands, so `studio --help` lists them.
+    import importlib
+
+    for module in DOMAIN_COMMANDS:
+        importlib.import_module(module)
+
+
+DOMAIN_COMMANDS: tuple[str, ...] = ()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Settings: one object, read once, named exactly as operators know the variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["dev", "staging", "prod"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105
+MIN_SECRET_BYTES = 32
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every Studio setting, from the environment and the layered env files."""
+
+    model_config = SettingsConfigDict(
+        env_file=("../.env", ".env.dev", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # Server
+    environment: Environment = "dev"
+    app_host: str = "127.0.0.1"
+    app_port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_dir: Path = Path("logs")
+    log_json: bool | None = None  # default: JSON lines outside dev
+    run_migrations: bool = False
+    api_prefix: str = "/api/v1"
+    docs_enabled: bool | None = None  # default: only in dev
+    workers: int = Field(1, ge=1, le=64)
+
+    # Database
+    database_url: str | None = None
+    postgres_pool_size: int = Field(10, ge=1, le=200)
+    postgres_max_overflow: int = Field(10, ge=0, le=200)
+    embedded_database_path: Path = Path("var/studio.db")
+
+    # Redis
+    redis_host: str | None = None
+    redis_port: int = Field(6379, ge=1, le=65535)
+    redis_db: int = Field(0, ge=0)
+    redis_password: SecretStr | None = None
+    redis_max_connections: int = Field(10, ge=1, le=10_000)
+    redis_url: str | None = None  # redis://, rediss://, redis+sentinel://, redis+cluster://
+    redis_key_prefix: str = "studio:"
+
+    # Auth
+    jwt_secret_key: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_audience: str = "sentinel-studio"
+    jwt_issuer: str = "studio"
+    jwt_access_token_expire_seconds: int = Field(900, ge=30, le=86_400)
+    jwt_refresh_token_expire_seconds: int = Field(1_209_600, ge=60, le=31_536_000)
+
+    # Network
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    security_hsts_max_age: int = Field(31_536_000, ge=0)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_request_header_bytes: int = Field(16_384, ge=1024)
+    max_json_body_bytes: int = Field(1_048_576, ge=1024)
+
+    # Rate limits
+    rate_limit_enabled: bool = True
+    rate_limit_login_attempts: int = Field(10, ge=1)
+    rate_limit_login_window: int = Field(60, ge=1)
+    rate_limit_register_attempts: int = Field(5, ge=1)
+    rate_limit_register_window: int = Field(3600, ge=1)
+
+    # Service registry
+    service_config_path: Path = Path("config/services.yaml")
+    service_overlay_path: Path | None = None  # default: deployment/config/{ENVIRONMENT}.yml
+    service_health_check_enabled: bool = False
+    service_health_check_interval: float = Field(30.0, gt=0)
+    ssm_cache_ttl: float = Field(300.0, ge=0)
+    aws_region: str | None = None
+
+    # Audit
+    audit_retention_days: int = Field(90, ge=1)
+
+    @field_validator("cors_allow_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("api_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return "" if value == "/" else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an IP address or CIDR") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _safe_outside_dev(self) -> Self:
+        problems: list[str] = []
+        if self.environment != "dev":
+            secret = self.jwt_secret_key.get_secret_value() if self.jwt_secret_key else ""
+            if not secret:
+                problems.append("JWT_SECRET_KEY is required outside dev")
+            elif len(secret.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+            elif secret == DEV_JWT_SECRET:
+                problems.append("JWT_SECRET_KEY is the development default")
+            if "*" in self.cors_allow_origins:
+                problems.append("CORS_ALLOW_ORIGINS must list origins, not '*'")
+            if self.docs_enabled:
+                problems.append("DOCS_ENABLED must be false outside dev (/docs is dev only)")
+            if not self.database_url:
+                problems.append("DATABASE_URL is required outside dev (no embedded SQLite)")
+            if not (self.redis_host or self.redis_url):
+                problems.append("REDIS_HOST or REDIS_URL is required outside dev")
+        if problems:
+            raise ValueError(f"unsafe {self.environment} configuration: " + "; ".join(problems))
+        return self
+
+    # Derived values, computed once.
+
+    @property
+    def is_dev(self) -> bool:
+        return self.environment == "dev"
+
+    @property
+    def show_docs(self) -> bool:
+        return self.is_dev if self.docs_enabled is None else self.docs_enabled and self.is_dev
+
+    @property
+    def json_logs(self) -> bool:
+        return (not self.is_dev) if self.log_json is None else self.log_json
+
+    @property
+    def embedded(self) -> bool:
+        """Dev run with neither DATABASE_URL nor Redis configured: SQLite and an in-process Redis."""
+        return self.is_dev and not self.database_url and not (self.redis_host or self.redis_url)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{self.embedded_database_path}"
+
+    @property
+    def redis_in_process(self) -> bool:
+        return not (self.redis_host or self.redis_url)
+
+    @property
+    def jwt_secret(self) -> str:
+        if self.jwt_secret_key is not None:
+            return self.jwt_secret_key.get_secret_value()
+        return DEV_JWT_SECRET  # only reachable in dev: validated above
+
+    @property
+    def overlay_path(self) -> Path:
+        return self.service_overlay_path or Path(f"deployment/config/{self.environment}.yml")
+
+    @cached_property
+    def trusted_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain postgres:// URLs and give SQLAlchemy the async driver."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+def explain(exc: ValidationError) -> str:
+    """A readable, secret-free account of why the settings are invalid."""
+    lines = ["Studio configuration is invalid:"]
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]).upper() or "settings"
+        lines.append(f"  - {where}: {error['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or the explanation on stderr and exit status 2."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        print(explain(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, validated once."""
+    return Settings()

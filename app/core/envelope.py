@@ -1,0 +1,111 @@
+"""The response envelope: `{success, message, error, result}` on every JSON body."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, Generic, TypeVar
+
+import orjson
+from pydantic import BaseModel
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from app.core.errors import code_for_status
+
+T = TypeVar("T")
+
+ENVELOPE_KEYS = frozenset(("success", "message", "error", "result"))
+DEFAULT_MESSAGE = "Operation completed"
+# Set in the ASGI scope by responses whose body is final, so the safety-net middleware skips them.
+FINAL_BODY = "studio.final_body"
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    details: Any = None
+
+
+class Envelope(BaseModel, Generic[T]):
+    """What every JSON response body looks like."""
+
+    success: bool = True
+    message: str = DEFAULT_MESSAGE
+    error: ErrorInfo | None = None
+    result: T | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    success: bool = False
+    message: str
+    error: ErrorInfo
+    result: None = None
+
+
+def is_envelope(body: object) -> bool:
+    """True when a decoded JSON body already has exactly the envelope's shape."""
+    return (
+        isinstance(body, dict)
+        and body.keys() == ENVELOPE_KEYS
+        and isinstance(body.get("success"), bool)
+    )
+
+
+def ok(result: Any = None, message: str = DEFAULT_MESSAGE) -> dict[str, Any]:
+    """A success envelope."""
+    return {"success": True, "message": message, "error": None, "result": result}
+
+
+def failure(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """An error envelope."""
+    return {
+        "success": False,
+        "message": message,
+        "error": {"code": code, "details": details},
+        "result": None,
+    }
+
+
+def wrap(body: Any, status_code: int) -> dict[str, Any]:
+    """Put any decoded JSON body into the envelope, keeping one that already is one."""
+    if is_envelope(body):
+        return dict(body)
+    if status_code < 400:
+        return ok(body)
+    return failure(code_for_status(status_code), _reason(status_code), body)
+
+
+def _reason(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
+
+
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+class EnvelopeResponse(Response):
+    """JSON response (orjson) that guarantees the envelope; the default response class."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(wrap(content, self.status_code))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[FINAL_BODY] = True
+        await super().__call__(scope, receive, send)
+
+
+class RawJSONResponse(Response):
+    """JSON response sent exactly as given (declared exceptions to the envelope)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[FINAL_BODY] = True
+        await super().__call__(scope, receive, send)

@@ -1,0 +1,146 @@
+"""Pure ASGI middleware: request context, access log, last-resort errors, envelope safety net."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import orjson
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core import envelope
+from app.core.logging import get_logger
+from app.core.request_id import accept_or_new
+
+log = get_logger("studio.access")
+error_log = get_logger("studio.error")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestContextMiddleware:
+    """Outermost layer: X-Request-ID in and out, one access line, 500 envelope on a crash."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = accept_or_new(_header(scope, b"x-request-id"))
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        raw_id = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"x-request-id"]
+                headers.append((b"x-request-id", raw_id))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_log.exception("unhandled error", method=scope["method"], path=scope["path"])
+            if not response_started:
+                body = envelope.dumps(
+                    envelope.failure("INTERNAL_ERROR", "Internal server error")
+                )
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                user_id=state.get("user_id"),
+                client=state.get("client_ip") or (scope.get("client") or ("-",))[0],
+            )
+            structlog.contextvars.clear_contextvars()
+
+
+class EnvelopeMiddleware:
+    """Wrap any JSON body that no Studio response class produced (framework errors and the like).
+
+    Responses rendered by `EnvelopeResponse`/`RawJSONResponse` mark the scope and pass
+    untouched; streaming and non-JSON bodies are never buffered.
+    """
+
+    def __init__(self, app: ASGIApp, raw_paths: Iterable[str] = ()) -> None:
+        self.app = app
+        self.raw_paths = frozenset(raw_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.raw_paths:
+            await self.app(scope, receive, send)
+            return
+
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def send_wrapped(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                if scope.get(envelope.FINAL_BODY) or not _is_json(message):
+                    await send(message)
+                    return
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = _wrapped_body(b"".join(chunks), start["status"])
+            headers = MutableHeaders(scope=start)
+            headers["content-length"] = str(len(body))
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, send_wrapped)
+
+
+def _is_json(message: Message) -> bool:
+    for key, value in message.get("headers", ()):
+        if key == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
+
+
+def _wrapped_body(raw: bytes, status: int) -> bytes:
+    try:
+        decoded = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return raw
+    return envelope.dumps(envelope.wrap(decoded, status))

@@ -1,0 +1,49 @@
+"""Dependency probes with short timeouts; results carry no address or error text."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+PROBE_TIMEOUT = 2.0
+
+
+async def _timed(probe: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe(), PROBE_TIMEOUT)
+    except Exception:  # any failure means "down"; the reason stays in our logs, not the body
+        return {"status": "down", "latency_ms": None}
+    return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+async def probe_database(engine: AsyncEngine) -> dict[str, Any]:
+    async def ping() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    return await _timed(ping)
+
+
+async def probe_redis(redis: Any) -> dict[str, Any]:
+    async def ping() -> None:
+        await redis.ping()
+
+    return await _timed(ping)
+
+
+async def readiness(state: Any) -> tuple[bool, dict[str, Any]]:
+    """Probe PostgreSQL and Redis concurrently; ready when both answer."""
+    database, redis = await asyncio.gather(
+        probe_database(state.engine), probe_redis(state.redis)
+    )
+    checks: dict[str, Any] = {"database": database, "redis": redis}
+    ready = database["status"] == "up" and redis["status"] == "up"
+    services = getattr(state, "service_health", None)
+    if services is not None:
+        checks["services"] = services()
+    return ready, {"status": "ok" if ready else "unavailable", "checks": checks}

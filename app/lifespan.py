@@ -1,0 +1,60 @@
+"""Lifespan: every shared client is created here once and closed on shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from app import startup
+from app.core import migrations
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.logging import get_logger
+from app.core.redis import close_redis, create_redis
+
+log = get_logger("studio.lifespan")
+
+
+def build_lifespan(settings: Settings) -> Any:
+    """The lifespan of one app instance; its state reaches handlers as `request.state`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        engine = create_engine(settings)
+        redis = create_redis(settings)
+        try:
+            if settings.run_migrations or settings.embedded:
+                await migrations.upgrade(engine)
+            state: dict[str, Any] = {
+                "settings": settings,
+                "engine": engine,
+                "sessions": create_sessionmaker(engine),
+                "redis": redis,
+            }
+            async with _extensions(app, state):
+                app.state.studio = state  # for code outside a request (tests, CLI)
+                log.info(
+                    "studio started",
+                    environment=settings.environment,
+                    embedded=settings.embedded,
+                    database=engine.dialect.name,
+                )
+                yield state
+        finally:
+            await close_redis(redis)
+            await engine.dispose()
+            log.info("studio stopped")
+
+    return lifespan
+
+
+@asynccontextmanager
+async def _extensions(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
+    """Start the domains that own background work or clients, in order; stop in reverse."""
+    async with AsyncExitStack() as stack:
+        for hook in startup.HOOKS:
+            await stack.enter_async_context(hook(app, state))
+        yield
