@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers.include(app, settings)
     # Added inner first: RequestContext ends up outermost, so every response gets its id.
     app.add_middleware(EnvelopeMiddleware, raw_paths=(OPENAPI_PATH, "/metrics"))
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
     return app
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import orjson
 import structlog
@@ -11,7 +11,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import envelope
+from app.core.config import IPNetwork
 from app.core.logging import get_logger
+from app.core.network import client_ip
 from app.core.request_id import accept_or_new
 
 log = get_logger("studio.access")
@@ -28,8 +30,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class RequestContextMiddleware:
     """Outermost layer: X-Request-ID in and out, one access line, 500 envelope on a crash."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
         self.app = app
+        self.trusted = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,6 +42,7 @@ class RequestContextMiddleware:
         request_id = accept_or_new(_header(scope, b"x-request-id"))
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["client_ip"] = client_ip(scope, self.trusted)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -53,6 +57,12 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", ()) if k != b"x-request-id"]
                 headers.append((b"x-request-id", raw_id))
+                extra: dict[str, str] | None = state.get("response_headers")
+                if extra:  # e.g. RateLimit-* from a dependency, kept on errors too
+                    present = {k.lower() for k, _ in headers}
+                    for name, value in extra.items():
+                        if name.lower().encode() not in present:
+                            headers.append((name.lower().encode(), value.encode("latin-1")))
                 message["headers"] = headers
             await send(message)
 
@@ -83,7 +93,7 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 user_id=state.get("user_id"),
-                client=state.get("client_ip") or (scope.get("client") or ("-",))[0],
+                client=state["client_ip"],
             )
             structlog.contextvars.clear_contextvars()
 

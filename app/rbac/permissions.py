@@ -1,0 +1,14 @@
+"""Permission strings `area:action` and wildcard matching (`*`, `area:*`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def grants(held: Iterable[str], required: str) -> bool:
+    """True when any held permission covers `required`."""
+    area = required.split(":", 1)[0]
+    for permission in held:
+        if permission in ("*", required) or permission == f"{area}:*":
+            return True
+    return False
