@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import startup
+from app.auth.dependencies import build_auth_state
 from app.core import migrations
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
@@ -33,6 +34,7 @@ def build_lifespan(settings: Settings) -> Any:
                 "engine": engine,
                 "sessions": create_sessionmaker(engine),
                 "redis": redis,
+                **build_auth_state(settings, redis),
             }
             async with _extensions(app, state):
                 app.state.studio = state  # for code outside a request (tests, CLI)

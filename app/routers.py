@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app.core.config import Settings
+from app.auth.dependencies import oauth2_scheme
+from app.auth.router import router as auth_router
 from app.health.router import live_router, ready_router
 
 
@@ -12,3 +14,6 @@ def include(app: FastAPI, settings: Settings) -> None:
     prefix = settings.api_prefix
     app.include_router(live_router)
     app.include_router(ready_router, prefix=prefix)
+    app.include_router(auth_router, prefix=prefix)
+    # Swagger's Authorize button posts here.
+    oauth2_scheme.model.flows.password.tokenUrl = f"{prefix}/auth/token"  # type: ignore[union-attr]

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    HttpUrl,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 Method = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PERMISSION_PATTERN = r"^[a-z0-9_*]+(:[a-z0-9_*]+)?$"
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Strict(BaseModel):
@@ -33,8 +47,8 @@ class BasicAuthSSM(Strict):
 
 class BasicAuthEnv(Strict):
     type: Literal["basic"]
-    username_env: str
-    password_env: str
+    username_env: str = Field(pattern=ENV_NAME_PATTERN)
+    password_env: str = Field(pattern=ENV_NAME_PATTERN)
 
 
 class NoAuth(Strict):
@@ -44,9 +58,41 @@ class NoAuth(Strict):
 AuthConfig = BasicAuthSSM | BasicAuthEnv | NoAuth
 
 
+def _auth_kind(value: Any) -> str | None:
+    # Both Basic variants share `type: basic`, so pick the variant by its keys: a mistake is then
+    # reported against the one variant meant, not as three unrelated union failures.
+    if isinstance(value, BasicAuthSSM):
+        return "ssm"
+    if isinstance(value, BasicAuthEnv):
+        return "env"
+    if isinstance(value, NoAuth):
+        return "none"
+    if not isinstance(value, dict):
+        return None
+    kind = value.get("type", "none")
+    if kind == "none":
+        return "none"
+    if kind == "basic":
+        return "env" if "username_env" in value or "password_env" in value else "ssm"
+    return None
+
+
+AuthField = Annotated[
+    Annotated[BasicAuthSSM, Tag("ssm")] | Annotated[BasicAuthEnv, Tag("env")] | Annotated[NoAuth, Tag("none")],
+    Discriminator(
+        _auth_kind,
+        custom_error_type="auth_type",
+        custom_error_message=(
+            "auth must be {type: basic, ssm_prefix}, {type: basic, username_env, password_env} "
+            "or {type: none}"
+        ),
+    ),
+]
+
+
 class Permissions(Strict):
-    read: str = Field(pattern=r"^[a-z0-9_*]+(:[a-z0-9_*]+)?$")
-    write: str = Field(pattern=r"^[a-z0-9_*]+(:[a-z0-9_*]+)?$")
+    read: str = Field(pattern=PERMISSION_PATTERN)
+    write: str = Field(pattern=PERMISSION_PATTERN)
 
 
 class Quota(Strict):
@@ -59,7 +105,8 @@ class Quota(Strict):
 class RouteConfig(Strict):
     method: Method
     path: str = Field(pattern=r"^/[^?#]*$")
-    permission: str | None = None  # default: the service's read or write permission
+    # default: the service's read or write permission
+    permission: str | None = Field(None, pattern=PERMISSION_PATTERN)
     envelope: bool = True
     quota: Quota | None = None
 
@@ -68,12 +115,29 @@ class RouteConfig(Strict):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("path")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        # A template is matched segment by segment, so every segment must be usable: no empty,
+        # `.` or `..` segment, and each `{name}` a well-formed identifier.
+        if value != "/":
+            for segment in value[1:].split("/"):
+                if segment in ("", ".", ".."):
+                    raise ValueError(f"path {value!r} has an empty, '.' or '..' segment")
+        for name in _PLACEHOLDER.findall(value):
+            if not _IDENTIFIER.match(name):
+                raise ValueError(f"path {value!r}: placeholder {{{name}}} is not an identifier")
+        rest = _PLACEHOLDER.sub("", value)
+        if "{" in rest or "}" in rest:
+            raise ValueError(f"path {value!r} has an unbalanced brace")
+        return value
+
 
 class ServiceConfig(Strict):
     base_url: HttpUrl
     mode: Literal["explicit", "wildcard"]
     health_path: str = Field("/health", pattern=r"^/")
-    auth: AuthConfig = Field(default_factory=NoAuth)
+    auth: AuthField = Field(default_factory=NoAuth)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=0)
     max_connections: int = Field(100, ge=1, le=10_000)
@@ -105,7 +169,7 @@ class DashboardSource(Strict):
     service: str
     path: str = Field(pattern=r"^/")
     timeout: float = Field(3.0, gt=0, le=60)
-    permission: str | None = None
+    permission: str | None = Field(None, pattern=PERMISSION_PATTERN)
 
 
 class DashboardConfig(Strict):
@@ -128,6 +192,25 @@ class RegistryConfig(Strict):
     @model_validator(mode="after")
     def _sources_exist(self) -> RegistryConfig:
         for source in self.dashboard.sources:
-            if source.service not in self.services:
+            service = self.services.get(source.service)
+            if service is None:
                 raise ValueError(f"dashboard source {source.key!r} names unknown service {source.service!r}")
+            # An explicit service answers only its listed routes; a source outside them would
+            # reach a path the registry says does not exist.
+            path = source.path.split("?", 1)[0]
+            if service.mode == "explicit" and not any(
+                route.method == "GET" and _template_matches(route.path, path)
+                for route in service.routes
+            ):
+                raise ValueError(
+                    f"dashboard source {source.key!r}: GET {path} is not a route of {source.service!r}"
+                )
         return self
+
+
+def _template_matches(template: str, path: str) -> bool:
+    """Whether a concrete path fits a route template, segment by segment."""
+    want, have = template.strip("/").split("/"), path.strip("/").split("/")
+    return len(want) == len(have) and all(
+        w == h or (bool(_PLACEHOLDER.fullmatch(w)) and h != "") for w, h in zip(want, have, strict=True)
+    )

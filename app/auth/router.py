@@ -1,0 +1,183 @@
+"""`{prefix}/auth`: register, login, token, refresh, logout, me, sessions, password."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import Response
+
+from app.audit.service import AuditContext
+from app.auth import service
+from app.auth.dependencies import CurrentPrincipal, bearer_token
+from app.auth.schemas import (
+    LoginRequest,
+    OAuthTokenResponse,
+    PasswordChangeRequest,
+    RegisterRequest,
+    RegisterResult,
+    SessionRead,
+    SessionsResult,
+    TokenPair,
+    UserRead,
+)
+from app.core import envelope
+from app.core.db import DbSession
+from app.core.envelope import Envelope, RawJSONResponse
+from app.core.errors import InvalidCredentials, NotFound, SessionRevoked, StudioError
+from app.ratelimit.dependencies import enforce
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _no_store(request: Request) -> None:
+    # Tokens and account data must never sit in a browser or proxy cache.
+    request.scope.setdefault("state", {}).setdefault("response_headers", {}).update(NO_STORE)
+
+
+router.dependencies.append(Depends(_no_store))
+
+
+def _email_key(email: str) -> str:
+    # Hashed: the raw address never becomes a Redis key name.
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+async def _limit_login(request: Request, email: str) -> None:
+    s = request.state.settings
+    n, w = s.rate_limit_login_attempts, s.rate_limit_login_window
+    await enforce(
+        request,
+        [("login-ip", request.state.client_ip, n, w), ("login-email", _email_key(email), n, w)],
+    )
+
+
+async def _limit_register(request: Request) -> None:
+    s = request.state.settings
+    await enforce(
+        request,
+        [("register-ip", request.state.client_ip, s.rate_limit_register_attempts, s.rate_limit_register_window)],
+    )
+
+
+@router.post("/register", status_code=201, response_model=Envelope[RegisterResult])
+async def register(body: RegisterRequest, request: Request, db: DbSession) -> dict[str, Any]:
+    """Create an account (role `viewer`)."""
+    await _limit_register(request)
+    user = await service.register(
+        db, AuditContext.from_request(request), email=body.email, password=body.password, full_name=body.full_name
+    )
+    return envelope.ok({"user": service.user_read(user)}, "Account created")
+
+
+@router.post("/login", response_model=Envelope[TokenPair])
+async def login(body: LoginRequest, request: Request, db: DbSession) -> dict[str, Any]:
+    """Exchange email and password for an access and a refresh token."""
+    await _limit_login(request, body.email)
+    pair = await service.login(
+        db, request.state.auth, AuditContext.from_request(request), email=body.email, password=body.password
+    )
+    return envelope.ok(pair, "Logged in")
+
+
+@router.post("/token", response_model=OAuthTokenResponse, include_in_schema=True)
+async def token(
+    request: Request,
+    db: DbSession,
+    username: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    """OAuth2 password grant for Swagger's Authorize button: a plain RFC 6749 response."""
+    try:
+        await _limit_login(request, username)
+        pair = await service.login(
+            db, request.state.auth, AuditContext.from_request(request), email=username, password=password
+        )
+    except InvalidCredentials:
+        return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
+    except StudioError as exc:
+        if exc.status_code in (401, 403):
+            return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
+        raise
+    body = OAuthTokenResponse(
+        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
+    )
+    return RawJSONResponse(body.model_dump(), headers=NO_STORE)
+
+
+@router.post("/refresh", response_model=Envelope[TokenPair])
+async def refresh(request: Request, db: DbSession) -> dict[str, Any]:
+    """Rotate: a new pair; the presented refresh token never works again."""
+    pair = await service.refresh(db, request.state.auth, AuditContext.from_request(request), bearer_token(request))
+    return envelope.ok(pair, "Tokens refreshed")
+
+
+@router.post("/logout", response_model=Envelope[None])
+async def logout(principal: CurrentPrincipal, request: Request, db: DbSession) -> dict[str, Any]:
+    """End this session; its access and refresh tokens stop working at once."""
+    await service.logout(db, request.state.auth, AuditContext.from_request(request), principal)
+    return envelope.ok(None, "Logged out")
+
+
+@router.get("/me", response_model=Envelope[UserRead])
+async def me(principal: CurrentPrincipal, db: DbSession) -> dict[str, Any]:
+    """The caller's account, roles and permissions."""
+    user = await service.get_user(db, principal.user_id)
+    if user is None:
+        raise SessionRevoked()
+    read = service.user_read(user)
+    # Permissions as the session holds them: what this token can actually do right now.
+    read.roles, read.permissions = sorted(principal.roles), sorted(principal.permissions)
+    return envelope.ok(read)
+
+
+def _ts(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+@router.get("/sessions", response_model=Envelope[SessionsResult])
+async def sessions(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+    """The caller's live sessions."""
+    items = await request.state.session_store.list(principal.user_id)
+    return envelope.ok(
+        SessionsResult(
+            sessions=[
+                SessionRead(
+                    id=s.session_id,
+                    current=s.session_id == principal.session_id,
+                    client_ip=s.client_ip,
+                    user_agent=s.user_agent,
+                    created_at=_ts(s.created_at),
+                    last_seen_at=_ts(s.last_seen_at),
+                )
+                for s in items
+            ]
+        )
+    )
+
+
+@router.delete("/sessions/{sid}", response_model=Envelope[None])
+async def revoke_session(sid: str, principal: CurrentPrincipal, request: Request, db: DbSession) -> dict[str, Any]:
+    """Revoke one of the caller's sessions (someone else's is NOT_FOUND)."""
+    if not await service.revoke_session(db, request.state.auth, AuditContext.from_request(request), principal, sid):
+        raise NotFound("Session not found")
+    return envelope.ok(None, "Session revoked")
+
+
+@router.post("/password", response_model=Envelope[dict[str, int]])
+async def change_password(
+    body: PasswordChangeRequest, principal: CurrentPrincipal, request: Request, db: DbSession
+) -> dict[str, Any]:
+    """Change the password; every other session is revoked."""
+    revoked = await service.change_password(
+        db,
+        request.state.auth,
+        AuditContext.from_request(request),
+        principal,
+        current=body.current_password,
+        new=body.new_password,
+    )
+    return envelope.ok({"revoked_sessions": revoked}, "Password changed")

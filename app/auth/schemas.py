@@ -1,0 +1,114 @@
+"""Request and response bodies of the auth endpoints."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 128
+
+
+def normalise_email(value: str) -> str:
+    """Trimmed, lower-cased and syntactically valid (no deliverability lookup)."""
+    value = value.strip().lower()
+    if len(value) > 320:
+        raise ValueError("email is too long")
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValueError(f"invalid email: {exc}") from None
+
+
+def _printable(value: str) -> str:
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def _password(value: str) -> str:
+    if "\x00" in value:  # argon2 would accept it, but nothing legitimate sends one
+        raise ValueError("NUL is not allowed in a password")
+    return value
+
+
+Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)]
+Password = Annotated[
+    str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX), AfterValidator(_password)
+]
+FullName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterRequest(Strict):
+    """Roles and status are not accepted here: a new account is an active `viewer`."""
+
+    email: Email
+    password: Password
+    full_name: FullName | None = None
+
+
+class LoginRequest(Strict):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class PasswordChangeRequest(Strict):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Password
+
+
+class UserRead(BaseModel):
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    is_active: bool
+    roles: list[str]
+    permissions: list[str]
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+class RegisterResult(BaseModel):
+    user: UserRead
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_expires_in: int
+    user: UserRead | None = None
+
+
+class OAuthTokenResponse(BaseModel):
+    """RFC 6749 §5.1, for Swagger's Authorize button."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class SessionRead(BaseModel):
+    id: str
+    current: bool
+    client_ip: str | None
+    user_agent: str | None
+    created_at: datetime
+    last_seen_at: datetime
+
+
+class SessionsResult(BaseModel):
+    sessions: list[SessionRead] = Field(default_factory=list)

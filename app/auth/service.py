@@ -1,0 +1,250 @@
+"""Account flows: register, login, refresh, logout, password change."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.audit.service import Action, AuditContext
+from app.auth import passwords
+from app.auth.models import User
+from app.auth.principal import Principal
+from app.auth.schemas import TokenPair, UserRead
+from app.auth.sessions import SessionStore
+from app.auth.tokens import TokenService
+from app.core.errors import (
+    AccountDisabled,
+    DependencyUnavailable,
+    EmailTaken,
+    InvalidCredentials,
+    SessionRevoked,
+    TokenReused,
+)
+from app.core.logging import get_logger
+from app.core.types import utcnow
+from app.rbac import service as rbac
+
+log = get_logger("studio.auth")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    """What the flows need from the running app."""
+
+    tokens: TokenService
+    sessions: SessionStore
+
+
+def user_read(user: User) -> UserRead:
+    return UserRead(
+        id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        is_active=user.is_active,
+        roles=sorted(r.name for r in user.roles),
+        permissions=rbac.permissions_of(user.roles),
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+async def find_user(db: AsyncSession, email: str) -> User | None:
+    return (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+
+async def get_user(db: AsyncSession, user_id: str | uuid.UUID) -> User | None:
+    try:
+        ident = uuid.UUID(str(user_id))
+    except ValueError:
+        return None
+    return await db.get(User, ident)
+
+
+async def register(
+    db: AsyncSession, ctx: AuditContext, *, email: str, password: str, full_name: str | None
+) -> User:
+    """Create an active viewer account; EMAIL_TAKEN when the email is in use."""
+    if await db.scalar(select(func.count()).select_from(User).where(User.email == email)):
+        await _audit_alone(db, ctx.by(None, email), Action.REGISTER, email, "failure", "email_taken")
+        raise EmailTaken()
+    user = User(
+        email=email,
+        password_hash=await passwords.hash_password(password),
+        full_name=full_name,
+        roles=await rbac.roles_named(db, [rbac.DEFAULT_ROLE]),
+    )
+    db.add(user)
+    try:
+        await db.flush()
+        audit.record(db, ctx.by(user.id, email), Action.REGISTER, target=str(user.id))
+        await db.commit()
+    except IntegrityError:
+        await db.rollback()  # lost a race with a concurrent registration of the same email
+        await _audit_alone(db, ctx.by(None, email), Action.REGISTER, email, "failure", "email_taken")
+        raise EmailTaken() from None
+    return user
+
+
+async def _audit_alone(
+    db: AsyncSession, ctx: AuditContext, action: str, target: str | None, outcome: str, reason: str
+) -> None:
+    """Record a refused attempt in a transaction of its own (nothing else changed)."""
+    audit.record(db, ctx, action, target=target, outcome=outcome, details={"reason": reason})
+    await db.commit()
+
+
+async def login(
+    db: AsyncSession, auth: AuthContext, ctx: AuditContext, *, email: str, password: str
+) -> TokenPair:
+    """Verify the password (same cost for unknown emails), open a session, issue tokens."""
+    email = email.strip().lower()
+    user = await find_user(db, email)
+    stored = user.password_hash if user else await passwords.DummyHash.get()
+    ok, new_hash = await passwords.verify_password(password, stored)
+    if user is None or not ok:
+        await _audit_alone(
+            db, ctx.by(user.id if user else None, email), Action.LOGIN, email, "failure", "bad_credentials"
+        )
+        raise InvalidCredentials()
+    if not user.is_active:
+        await _audit_alone(db, ctx.by(user.id, email), Action.LOGIN, str(user.id), "failure", "disabled")
+        raise AccountDisabled()
+    if new_hash:
+        user.password_hash = new_hash  # outdated parameters or scheme: upgraded transparently
+    user.last_login_at = utcnow()
+    pair = await open_session(auth, user, ctx)
+    audit.record(db, ctx.by(user.id, email), Action.LOGIN, target=str(user.id))
+    try:
+        await db.commit()
+    except SQLAlchemyError:
+        sid = auth.tokens.verify(pair.access_token, "access").sid
+        await auth.sessions.revoke(str(user.id), sid)
+        raise
+    return pair.model_copy(update={"user": user_read(user)})
+
+
+async def open_session(auth: AuthContext, user: User, ctx: AuditContext) -> TokenPair:
+    """A new Redis session with the user's permission snapshot, and its first token pair."""
+    user_id = str(user.id)
+    sid = uuid.uuid4().hex
+    refresh = auth.tokens.issue("refresh", user_id=user_id, session_id=sid)
+    await auth.sessions.create(
+        user_id=user_id,
+        email=user.email,
+        roles=sorted(r.name for r in user.roles),
+        permissions=rbac.permissions_of(user.roles),
+        refresh_jti=refresh.jti,
+        client_ip=ctx.client_ip,
+        user_agent=ctx.user_agent,
+        session_id=sid,
+    )
+    access = auth.tokens.issue("access", user_id=user_id, session_id=sid)
+    return TokenPair(
+        access_token=access.token,
+        refresh_token=refresh.token,
+        expires_in=access.expires_in,
+        refresh_expires_in=refresh.expires_in,
+    )
+
+
+async def refresh(db: AsyncSession, auth: AuthContext, ctx: AuditContext, token: str) -> TokenPair:
+    """Rotate the refresh token; a reused one revokes the whole session (RFC 9700 §4.14)."""
+    claims = auth.tokens.verify(token, "refresh")
+    new = auth.tokens.issue("refresh", user_id=claims.sub, session_id=claims.sid)
+    outcome = await auth.sessions.rotate(claims.sub, claims.sid, claims.jti, new.jti)
+    actor = ctx.by(claims.sub, None)
+    if outcome == 0:
+        raise SessionRevoked()
+    if outcome < 0:
+        await _audit_best_effort(db, actor, Action.TOKEN_REUSE, claims.sid, "failure")
+        raise TokenReused()
+    access = auth.tokens.issue("access", user_id=claims.sub, session_id=claims.sid)
+    await _audit_best_effort(db, actor, Action.REFRESH, claims.sid, "success")
+    return TokenPair(
+        access_token=access.token,
+        refresh_token=new.token,
+        expires_in=access.expires_in,
+        refresh_expires_in=new.expires_in,
+    )
+
+
+async def _audit_best_effort(
+    db: AsyncSession, ctx: AuditContext, action: str, target: str, outcome: str
+) -> None:
+    # The change itself lives in Redis: an unreachable database must not undo a rotation, so
+    # the event then goes to the error log in full instead.
+    try:
+        audit.record(db, ctx, action, target=target, outcome=outcome)
+        await db.commit()
+    except (SQLAlchemyError, OSError):
+        await _safe_rollback(db)
+        log.error(
+            "audit write failed",
+            action=action,
+            target=target,
+            outcome=outcome,
+            actor_id=str(ctx.actor_id),
+            client_ip=ctx.client_ip,
+        )
+
+
+async def _safe_rollback(db: AsyncSession) -> None:
+    try:
+        await db.rollback()
+    except (SQLAlchemyError, OSError):
+        pass
+
+
+async def logout(db: AsyncSession, auth: AuthContext, ctx: AuditContext, principal: Principal) -> None:
+    """End the caller's session at once."""
+    await auth.sessions.revoke(principal.user_id, principal.session_id)
+    await _audit_best_effort(
+        db, ctx.by(principal.user_id, principal.email), Action.LOGOUT, principal.session_id, "success"
+    )
+
+
+async def revoke_session(
+    db: AsyncSession, auth: AuthContext, ctx: AuditContext, principal: Principal, sid: str
+) -> bool:
+    """Revoke one of the caller's own sessions; False when it is not theirs or gone."""
+    if sid not in await auth.sessions.session_ids(principal.user_id):
+        return False
+    revoked = await auth.sessions.revoke(principal.user_id, sid)
+    if revoked:
+        await _audit_best_effort(
+            db, ctx.by(principal.user_id, principal.email), Action.SESSION_REVOKE, sid, "success"
+        )
+    return revoked
+
+
+async def change_password(
+    db: AsyncSession,
+    auth: AuthContext,
+    ctx: AuditContext,
+    principal: Principal,
+    *,
+    current: str,
+    new: str,
+) -> int:
+    """Check the current password, store the new one, revoke every other session."""
+    user = await get_user(db, principal.user_id)
+    if user is None:
+        raise SessionRevoked()
+    ok, _ = await passwords.verify_password(current, user.password_hash)
+    actor = ctx.by(user.id, user.email)
+    if not ok:
+        await _audit_alone(db, actor, Action.PASSWORD_CHANGE, str(user.id), "failure", "bad_password")
+        raise InvalidCredentials("Current password is incorrect")
+    user.password_hash = await passwords.hash_password(new)
+    audit.record(db, actor, Action.PASSWORD_CHANGE, target=str(user.id))
+    await db.commit()
+    try:
+        return await auth.sessions.revoke_all(principal.user_id, except_sid=principal.session_id)
+    except DependencyUnavailable:
+        log.error("password changed but other sessions could not be revoked", user_id=str(user.id))
+        raise

@@ -1,0 +1,224 @@
+"""Sessions in Redis: one hash per session, indexed per user, rotated atomically by Lua."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+
+from app.core.errors import DependencyUnavailable
+
+# KEYS: session hash, user's session set. ARGV: presented jti, new jti, ttl ms, now, session id.
+# One step: a missing session is revoked (0); a jti that is not the current one is reuse of a
+# rotated token (-1), which kills the session; otherwise the new jti replaces it (1).
+ROTATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local current = redis.call('HGET', KEYS[1], 'rjti')
+if current ~= ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[5])
+  return -1
+end
+redis.call('HSET', KEYS[1], 'rjti', ARGV[2], 'seen', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# KEYS: session hash. ARGV: roles, perms. Only touches a session that still exists.
+UPDATE_GRANTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'roles', ARGV[1], 'perms', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+SEEN_EVERY = 60.0  # seconds between last-seen writes: not a write per request
+
+
+@dataclass(frozen=True, slots=True)
+class SessionData:
+    session_id: str
+    user_id: str
+    email: str
+    roles: tuple[str, ...]
+    permissions: frozenset[str]
+    refresh_jti: str
+    client_ip: str | None
+    user_agent: str | None
+    created_at: float
+    last_seen_at: float
+
+
+def _decode(sid: str, raw: dict[bytes, bytes]) -> SessionData:
+    def s(key: str) -> str:
+        return raw.get(key.encode(), b"").decode()
+
+    roles = s("roles")
+    return SessionData(
+        session_id=sid,
+        user_id=s("uid"),
+        email=s("email"),
+        roles=tuple(r for r in roles.split(",") if r),
+        permissions=frozenset(orjson.loads(raw.get(b"perms", b"[]"))),
+        refresh_jti=s("rjti"),
+        client_ip=s("ip") or None,
+        user_agent=s("ua") or None,
+        created_at=float(s("created") or 0),
+        last_seen_at=float(s("seen") or 0),
+    )
+
+
+class SessionStore:
+    """All session state; any Redis failure becomes DEPENDENCY_UNAVAILABLE (fail closed)."""
+
+    FIELDS = ("uid", "email", "roles", "perms", "seen")
+
+    def __init__(self, redis: Any, prefix: str, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl_ms = ttl_seconds * 1000
+        self._rotate = redis.register_script(ROTATE)
+        self._update = redis.register_script(UPDATE_GRANTS)
+
+    # Both keys of a user share a hash tag, so scripts stay on one Redis Cluster slot.
+    def session_key(self, user_id: str, sid: str) -> str:
+        return f"{self._prefix}{{u:{user_id}}}:s:{sid}"
+
+    def index_key(self, user_id: str) -> str:
+        return f"{self._prefix}{{u:{user_id}}}:sessions"
+
+    async def create(
+        self,
+        *,
+        user_id: str,
+        email: str,
+        roles: list[str],
+        permissions: list[str],
+        refresh_jti: str,
+        client_ip: str | None,
+        user_agent: str | None,
+        session_id: str | None = None,
+    ) -> str:
+        """Store a new session; returns its id."""
+        sid = session_id or uuid.uuid4().hex
+        now = f"{time.time():.3f}"
+        key = self.session_key(user_id, sid)
+        mapping = {
+            "uid": user_id,
+            "email": email,
+            "roles": ",".join(roles),
+            "perms": orjson.dumps(sorted(permissions)),
+            "rjti": refresh_jti,
+            "ip": client_ip or "",
+            "ua": (user_agent or "")[:512],
+            "created": now,
+            "seen": now,
+        }
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping=mapping)
+                pipe.pexpire(key, self._ttl_ms)
+                pipe.sadd(self.index_key(user_id), sid)
+                pipe.pexpire(self.index_key(user_id), self._ttl_ms)
+                await pipe.execute()
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+        return sid
+
+    async def load(self, user_id: str, sid: str) -> SessionData | None:
+        """The session, or None when it is gone (logged out, revoked, expired)."""
+        try:
+            raw = await self._redis.hgetall(self.session_key(user_id, sid))
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+        if not raw:
+            return None
+        return _decode(sid, raw)
+
+    async def principal_fields(self, user_id: str, sid: str) -> list[bytes | None]:
+        """The fields an authenticated request needs, in one round trip."""
+        key = self.session_key(user_id, sid)
+        try:
+            values: list[bytes | None] = await self._redis.hmget(key, self.FIELDS)
+            seen = values[4]
+            if seen is not None and time.time() - float(seen) > SEEN_EVERY:
+                await self._redis.hset(key, "seen", f"{time.time():.3f}")
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+        return values
+
+    async def rotate(self, user_id: str, sid: str, presented_jti: str, new_jti: str) -> int:
+        """1 rotated, 0 session gone, -1 reuse detected (session revoked)."""
+        try:
+            result = await self._rotate(
+                keys=[self.session_key(user_id, sid), self.index_key(user_id)],
+                args=[presented_jti, new_jti, self._ttl_ms, f"{time.time():.3f}", sid],
+            )
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+        return int(result)
+
+    async def revoke(self, user_id: str, sid: str) -> bool:
+        """Delete one session; True when it existed."""
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self.session_key(user_id, sid))
+                pipe.srem(self.index_key(user_id), sid)
+                deleted, _ = await pipe.execute()
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+        return bool(deleted)
+
+    async def session_ids(self, user_id: str) -> list[str]:
+        try:
+            members = await self._redis.smembers(self.index_key(user_id))
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+        return sorted(m.decode() for m in members)
+
+    async def list(self, user_id: str) -> list[SessionData]:
+        """The user's live sessions; ids of expired ones are pruned from the index."""
+        sessions: list[SessionData] = []
+        dead: list[str] = []
+        for sid in await self.session_ids(user_id):
+            data = await self.load(user_id, sid)
+            if data is None:
+                dead.append(sid)
+            else:
+                sessions.append(data)
+        if dead:
+            try:
+                await self._redis.srem(self.index_key(user_id), *dead)
+            except RedisError as exc:
+                raise DependencyUnavailable("Session store is unavailable") from exc
+        return sorted(sessions, key=lambda s: s.created_at)
+
+    async def revoke_all(self, user_id: str, *, except_sid: str | None = None) -> int:
+        """Revoke every session of a user (but `except_sid`); returns how many."""
+        count = 0
+        for sid in await self.session_ids(user_id):
+            if sid != except_sid and await self.revoke(user_id, sid):
+                count += 1
+        return count
+
+    async def update_grants(self, user_id: str, roles: list[str], permissions: list[str]) -> None:
+        """Give every live session of the user its new permission snapshot at once."""
+        args = [",".join(roles), orjson.dumps(sorted(permissions))]
+        try:
+            for sid in await self.session_ids(user_id):
+                await self._update(keys=[self.session_key(user_id, sid)], args=args)
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+
+    async def count_active(self) -> int:
+        """Live sessions across all users (for metrics; SCAN, not KEYS)."""
+        count = 0
+        async for _ in self._redis.scan_iter(match=f"{self._prefix}{{u:*}}:s:*", count=1000):
+            count += 1
+        return count

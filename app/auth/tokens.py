@@ -1,0 +1,109 @@
+"""JWTs (python-jose, algorithm pinned): issue and verify access and refresh tokens."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jose import jwt
+from jose.exceptions import ExpiredSignatureError, JOSEError
+
+from app.core.config import Settings
+from app.core.errors import TokenExpired, TokenInvalid
+
+TokenType = Literal["access", "refresh"]
+MAX_TOKEN_BYTES = 4096
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "jti", "typ", "iat", "nbf", "exp")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    jti: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    sub: str
+    sid: str
+    jti: str
+    typ: TokenType
+    exp: int
+
+
+class TokenService:
+    """Signs and verifies Studio's tokens with one secret and one pinned algorithm."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.jwt_secret
+        self._algorithm = settings.jwt_algorithm
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._ttl = {
+            "access": settings.jwt_access_token_expire_seconds,
+            "refresh": settings.jwt_refresh_token_expire_seconds,
+        }
+        self._options = {
+            "verify_signature": True,
+            "verify_aud": True,
+            "verify_iss": True,
+            "verify_exp": True,
+            "verify_nbf": True,
+            "verify_iat": True,
+            "verify_sub": True,
+            "verify_jti": True,
+            "leeway": 0,
+            **{f"require_{c}": True for c in ("aud", "iat", "exp", "nbf", "iss", "sub", "jti")},
+        }
+
+    def ttl(self, typ: TokenType) -> int:
+        return self._ttl[typ]
+
+    def issue(self, typ: TokenType, *, user_id: str, session_id: str, jti: str | None = None) -> IssuedToken:
+        """Sign a token of `typ` for the user's session."""
+        now = int(time.time())
+        jti = jti or uuid.uuid4().hex
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": user_id,
+            "sid": session_id,
+            "jti": jti,
+            "typ": typ,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self._ttl[typ],
+        }
+        token = jwt.encode(claims, self._secret, algorithm=self._algorithm)
+        return IssuedToken(token=token, jti=jti, expires_in=self._ttl[typ])
+
+    def verify(self, token: str, typ: TokenType) -> Claims:
+        """Decode and check everything; TOKEN_EXPIRED or TOKEN_INVALID otherwise."""
+        if not token or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+            raise TokenInvalid()
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != self._algorithm:
+                raise TokenInvalid()  # RFC 8725 §3.1: only the one algorithm we issue
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                options=self._options,
+            )
+        except ExpiredSignatureError:
+            raise TokenExpired() from None
+        except (JOSEError, ValueError, TypeError, KeyError):
+            raise TokenInvalid() from None
+        if any(c not in claims for c in REQUIRED_CLAIMS) or claims["typ"] != typ:
+            raise TokenInvalid()
+        if not all(isinstance(claims[c], str) and claims[c] for c in ("sub", "sid", "jti")):
+            raise TokenInvalid()
+        return Claims(
+            sub=claims["sub"], sid=claims["sid"], jti=claims["jti"], typ=typ, exp=int(claims["exp"])
+        )
