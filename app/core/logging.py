@@ -136,4 +136,4 @@ def configure_logging(settings: Settings) -> None:
 
 def get_logger(name: str) -> Any:
     """A structlog logger; events carry the request context automatically."""
-    return structlog.get_logger(logger=name)
+    return structlog.get_logger(logger_name=name)
