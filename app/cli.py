@@ -134,7 +134,7 @@ def _load_domain_commands() -> None:
         importlib.import_module(module)
 
 
-DOMAIN_COMMANDS: tuple[str, ...] = ()
+DOMAIN_COMMANDS: tuple[str, ...] = ("app.auth.cli", "app.audit.cli")
 
 
 if __name__ == "__main__":

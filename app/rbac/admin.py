@@ -1,0 +1,141 @@
+"""Admin operations on users and roles; live sessions follow every change at once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.audit.service import Action, AuditContext
+from app.auth.models import User
+from app.auth.principal import Principal
+from app.auth.service import AuthContext, get_user
+from app.core.errors import Conflict, Forbidden, NotFound
+from app.rbac import service as rbac
+from app.rbac.models import Role, user_role
+from app.rbac.schemas import RoleCreate, RoleRead, RoleUpdate, UserUpdate
+
+
+def role_read(role: Role) -> RoleRead:
+    return RoleRead(
+        name=role.name,
+        description=role.description,
+        permissions=[p.name for p in role.permissions],
+        created_at=role.created_at,
+    )
+
+
+async def list_users(
+    db: AsyncSession,
+    *,
+    page: int,
+    page_size: int,
+    email: str | None,
+    role: str | None,
+    is_active: bool | None,
+) -> tuple[list[User], int]:
+    """A page of users, newest first, filtered by email substring, role and status."""
+    query = select(User)
+    if email:
+        escaped = email.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(User.email.like(f"%{escaped}%", escape="\\"))
+    if role:
+        query = query.where(User.roles.any(Role.name == role))
+    if is_active is not None:
+        query = query.where(User.is_active.is_(is_active))
+    total = int(await db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = await db.execute(
+        query.order_by(User.created_at.desc(), User.id).offset((page - 1) * page_size).limit(page_size)
+    )
+    return list(rows.scalars()), total
+
+
+async def update_user(
+    db: AsyncSession,
+    auth: AuthContext,
+    ctx: AuditContext,
+    admin: Principal,
+    user_id: str,
+    change: UserUpdate,
+) -> User:
+    """Set roles and/or status; disabling revokes sessions, new roles reach them at once."""
+    user = await get_user(db, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    if str(user.id) == admin.user_id:
+        raise Forbidden("You cannot change your own roles or status")
+    before: dict[str, Any] = {"roles": sorted(r.name for r in user.roles), "is_active": user.is_active}
+    if change.roles is not None:
+        user.roles = await rbac.roles_named(db, change.roles)
+    if change.is_active is not None:
+        user.is_active = change.is_active
+    after = {"roles": sorted(r.name for r in user.roles), "is_active": user.is_active}
+    audit.record(
+        db,
+        ctx.by(admin.user_id, admin.email),
+        Action.USER_UPDATE,
+        target=str(user.id),
+        details={"before": before, "after": after},
+    )
+    await db.commit()
+    if not user.is_active:
+        await auth.sessions.revoke_all(str(user.id))
+    elif before["roles"] != after["roles"]:
+        await auth.sessions.update_grants(str(user.id), after["roles"], rbac.permissions_of(user.roles))
+    return user
+
+
+async def create_role(
+    db: AsyncSession, ctx: AuditContext, admin: Principal, body: RoleCreate
+) -> Role:
+    role = Role(
+        name=body.name,
+        description=body.description,
+        permissions=await rbac.permissions_named(db, body.permissions),
+    )
+    db.add(role)
+    try:
+        await db.flush()
+    except IntegrityError:
+        await db.rollback()
+        raise Conflict("Role already exists") from None
+    audit.record(
+        db,
+        ctx.by(admin.user_id, admin.email),
+        Action.ROLE_CREATE,
+        target=body.name,
+        details={"permissions": sorted(set(body.permissions))},
+    )
+    await db.commit()
+    return role
+
+
+async def update_role(
+    db: AsyncSession, auth: AuthContext, ctx: AuditContext, admin: Principal, name: str, body: RoleUpdate
+) -> Role:
+    """Replace a role's permissions; every live session of its holders is updated."""
+    role = await rbac.get_role(db, name)
+    before = [p.name for p in role.permissions]
+    role.permissions = await rbac.permissions_named(db, body.permissions)
+    if body.description is not None:
+        role.description = body.description
+    audit.record(
+        db,
+        ctx.by(admin.user_id, admin.email),
+        Action.ROLE_UPDATE,
+        target=name,
+        details={"before": before, "after": sorted(set(body.permissions))},
+    )
+    await db.commit()
+    holders = (await db.execute(select(user_role.c.user_id).where(user_role.c.role_id == role.id))).scalars()
+    for holder in list(holders):
+        user = await db.get(User, uuid.UUID(str(holder)), populate_existing=True)
+        if user is not None and user.is_active:
+            await auth.sessions.update_grants(
+                str(user.id), sorted(r.name for r in user.roles), rbac.permissions_of(user.roles)
+            )
+    return role

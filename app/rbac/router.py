@@ -1,0 +1,77 @@
+"""`{prefix}/admin`: users and roles (CONTRACT.md §4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from app.audit.service import AuditContext
+from app.auth.principal import Principal
+from app.auth.service import user_read
+from app.core import envelope
+from app.core.db import DbSession
+from app.core.envelope import Envelope
+from app.rbac import admin
+from app.rbac import service as rbac
+from app.rbac.dependencies import require
+from app.rbac.schemas import RoleCreate, RoleRead, RoleUpdate, UserPage, UserUpdate
+from app.auth.schemas import UserRead
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+UsersAdmin = Annotated[Principal, Depends(require("admin:users"))]
+RolesAdmin = Annotated[Principal, Depends(require("admin:roles"))]
+
+
+@router.get("/users", response_model=Envelope[UserPage])
+async def list_users(
+    _: UsersAdmin,
+    db: DbSession,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    role: Annotated[str | None, Query(max_length=64)] = None,
+    is_active: bool | None = None,
+) -> dict[str, Any]:
+    """Users, paginated, filterable by email substring, role and status."""
+    users, total = await admin.list_users(
+        db, page=page, page_size=page_size, email=email, role=role, is_active=is_active
+    )
+    return envelope.ok(
+        UserPage(items=[user_read(u) for u in users], total=total, page=page, page_size=page_size)
+    )
+
+
+@router.patch("/users/{user_id}", response_model=Envelope[UserRead])
+async def update_user(
+    user_id: str, body: UserUpdate, principal: UsersAdmin, request: Request, db: DbSession
+) -> dict[str, Any]:
+    """Change a user's roles and/or status; their sessions follow at once."""
+    user = await admin.update_user(
+        db, request.state.auth, AuditContext.from_request(request), principal, user_id, body
+    )
+    return envelope.ok(user_read(user), "User updated")
+
+
+@router.get("/roles", response_model=Envelope[list[RoleRead]])
+async def list_roles(_: RolesAdmin, db: DbSession) -> dict[str, Any]:
+    """Every role with its permissions."""
+    return envelope.ok([admin.role_read(r) for r in await rbac.list_roles(db)])
+
+
+@router.post("/roles", status_code=201, response_model=Envelope[RoleRead])
+async def create_role(body: RoleCreate, principal: RolesAdmin, request: Request, db: DbSession) -> dict[str, Any]:
+    """A new role."""
+    role = await admin.create_role(db, AuditContext.from_request(request), principal, body)
+    return envelope.ok(admin.role_read(role), "Role created")
+
+
+@router.put("/roles/{name}", response_model=Envelope[RoleRead])
+async def update_role(
+    name: str, body: RoleUpdate, principal: RolesAdmin, request: Request, db: DbSession
+) -> dict[str, Any]:
+    """Replace a role's permissions."""
+    role = await admin.update_role(
+        db, request.state.auth, AuditContext.from_request(request), principal, name, body
+    )
+    return envelope.ok(admin.role_read(role), "Role updated")
