@@ -14,7 +14,9 @@ Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
 
 
-def command(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] | None = None) -> Callable[[Command], Command]:
+def command(
+    name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] | None = None
+) -> Callable[[Command], Command]:
     def register(fn: Command) -> Command:
         COMMANDS[name] = (fn, args or (lambda _: None), help_text)
         return fn
@@ -86,7 +88,9 @@ def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", choices=("dev", "staging", "prod"), help="validate as this stage")
 
 
-@command("check-config", "validate settings (and the service registry) without starting", _check_args)
+@command(
+    "check-config", "validate settings (and the service registry) without starting", _check_args
+)
 def check_config(ns: argparse.Namespace) -> int:
     import os
 
@@ -110,7 +114,9 @@ def hint(_: argparse.Namespace) -> int:
     host = f"http://{settings.app_host}:{settings.app_port}"
     print(f"Studio ({settings.environment}) will listen on {host}; liveness at {host}/health.")
     if settings.embedded:
-        print("Embedded mode: SQLite at", settings.embedded_database_path, "and an in-process Redis.")
+        print(
+            "Embedded mode: SQLite at", settings.embedded_database_path, "and an in-process Redis."
+        )
     print("Create an administrator with:  .venv/bin/studio create-admin --email you@example.com")
     return 0
 
@@ -134,7 +140,7 @@ def _load_domain_commands() -> None:
         importlib.import_module(module)
 
 
-DOMAIN_COMMANDS: tuple[str, ...] = ("app.auth.cli", "app.audit.cli")
+DOMAIN_COMMANDS: tuple[str, ...] = ("app.auth.cli", "app.audit.cli", "app.registry.cli")
 
 
 if __name__ == "__main__":

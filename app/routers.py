@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app.core.config import Settings
-from app.auth.dependencies import oauth2_scheme
 from app.audit.router import router as audit_router
+from app.auth.dependencies import oauth2_scheme
 from app.auth.router import router as auth_router
-from app.rbac.router import router as admin_router
+from app.core.config import Settings
 from app.health.router import live_router, ready_router
+from app.rbac.router import router as admin_router
 
 
 def include(app: FastAPI, settings: Settings) -> None:
@@ -20,4 +20,4 @@ def include(app: FastAPI, settings: Settings) -> None:
     app.include_router(admin_router, prefix=prefix)
     app.include_router(audit_router, prefix=prefix)
     # Swagger's Authorize button posts here.
-    oauth2_scheme.model.flows.password.tokenUrl = f"{prefix}/auth/token"  # type: ignore[union-attr]
+    oauth2_scheme.model.flows.password.tokenUrl = f"{prefix}/auth/token"  # type: ignore[attr-defined]

@@ -45,7 +45,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not found.reason or os.environ.get("STUDIO_REQUIRE_SERVICES") == "1":
         return
     # Only without real services and without STUDIO_REQUIRE_SERVICES: say why and skip.
-    skip = pytest.mark.skip(reason=f"real services needed (STUDIO_REQUIRE_SERVICES unset): {found.reason}")
+    skip = pytest.mark.skip(
+        reason=f"real services needed (STUDIO_REQUIRE_SERVICES unset): {found.reason}"
+    )
     for item in items:
         if "services" in item.keywords:
             item.add_marker(skip)
@@ -57,7 +59,9 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-async def database_url(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    backends: Backends, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     """A fresh database for this run, migrated to head, dropped afterwards."""
     if backends.database_admin_url is None:
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'studio.db'}"

@@ -23,7 +23,9 @@ class Backends:
 def _answers(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 1
+        ):
             return True
     except OSError:
         return False
@@ -55,7 +57,9 @@ def discover() -> Backends:
             pg.get_connection_url(),
             f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
         )
-    missing = [name for name, ok in (("PostgreSQL at " + db, db_ok), ("Redis at " + rd, rd_ok)) if not ok]
+    missing = [
+        name for name, ok in (("PostgreSQL at " + db, db_ok), ("Redis at " + rd, rd_ok)) if not ok
+    ]
     return Backends(
         db if db_ok else None,
         rd if rd_ok else None,

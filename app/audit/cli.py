@@ -29,7 +29,9 @@ def audit_command(ns: argparse.Namespace) -> int:
             async with create_sessionmaker(engine)() as db:
                 purged = await service.purge(db, days)
                 service.record(
-                    db, AuditContext(user_agent="studio-cli"), Action.AUDIT_PURGE,
+                    db,
+                    AuditContext(user_agent="studio-cli"),
+                    Action.AUDIT_PURGE,
                     details={"retention_days": days, "purged": purged},
                 )
                 await db.commit()

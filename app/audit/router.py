@@ -17,7 +17,9 @@ from app.rbac.dependencies import require
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-@router.get("/audit", response_model=Envelope[AuditPage], dependencies=[Depends(require("audit:read"))])
+@router.get(
+    "/audit", response_model=Envelope[AuditPage], dependencies=[Depends(require("audit:read"))]
+)
 async def list_audit(
     db: DbSession,
     actor: Annotated[str | None, Query(max_length=320, description="user id or email")] = None,

@@ -51,7 +51,9 @@ def create_admin(ns: argparse.Namespace) -> int:
         engine = create_engine(settings)
         try:
             async with create_sessionmaker(engine)() as db:
-                user = (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+                user = (
+                    await db.execute(select(User).where(User.email == email))
+                ).scalar_one_or_none()
                 admin_role = await rbac.roles_named(db, ["admin"])
                 verb = "promoted"
                 if user is None:
@@ -63,8 +65,11 @@ def create_admin(ns: argparse.Namespace) -> int:
                 user.roles = sorted({*user.roles, *admin_role}, key=lambda r: r.name)
                 await db.flush()
                 audit.record(
-                    db, AuditContext(user_agent="studio-cli").by(user.id, email), Action.ADMIN_CREATE,
-                    target=str(user.id), details={"via": "cli", "result": verb},
+                    db,
+                    AuditContext(user_agent="studio-cli").by(user.id, email),
+                    Action.ADMIN_CREATE,
+                    target=str(user.id),
+                    details={"via": "cli", "result": verb},
                 )
                 await db.commit()
                 return verb

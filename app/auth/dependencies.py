@@ -20,7 +20,9 @@ from app.ratelimit.service import RateLimiter
 def build_auth_state(settings: Settings, redis: Any) -> dict[str, Any]:
     """The auth objects the lifespan shares with every request."""
     tokens = TokenService(settings)
-    sessions = SessionStore(redis, settings.redis_key_prefix, settings.jwt_refresh_token_expire_seconds)
+    sessions = SessionStore(
+        redis, settings.redis_key_prefix, settings.jwt_refresh_token_expire_seconds
+    )
     return {
         "tokens": tokens,
         "session_store": sessions,

@@ -36,8 +36,10 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(password: str, stored_hash: str) -> tuple[bool, str | None]:
     """(matches, new hash when the stored one uses outdated parameters or scheme)."""
-    ok, new_hash = await _run(partial(CONTEXT.verify_and_update, password, stored_hash))  # type: ignore[misc]
-    return bool(ok), new_hash
+    result: tuple[bool, str | None] = await _run(  # type: ignore[assignment]
+        partial(CONTEXT.verify_and_update, password, stored_hash)
+    )
+    return bool(result[0]), result[1]
 
 
 class DummyHash:

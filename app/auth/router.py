@@ -59,7 +59,14 @@ async def _limit_register(request: Request) -> None:
     s = request.state.settings
     await enforce(
         request,
-        [("register-ip", request.state.client_ip, s.rate_limit_register_attempts, s.rate_limit_register_window)],
+        [
+            (
+                "register-ip",
+                request.state.client_ip,
+                s.rate_limit_register_attempts,
+                s.rate_limit_register_window,
+            )
+        ],
     )
 
 
@@ -68,7 +75,11 @@ async def register(body: RegisterRequest, request: Request, db: DbSession) -> di
     """Create an account (role `viewer`)."""
     await _limit_register(request)
     user = await service.register(
-        db, AuditContext.from_request(request), email=body.email, password=body.password, full_name=body.full_name
+        db,
+        AuditContext.from_request(request),
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
     )
     return envelope.ok({"user": service.user_read(user)}, "Account created")
 
@@ -78,7 +89,11 @@ async def login(body: LoginRequest, request: Request, db: DbSession) -> dict[str
     """Exchange email and password for an access and a refresh token."""
     await _limit_login(request, body.email)
     pair = await service.login(
-        db, request.state.auth, AuditContext.from_request(request), email=body.email, password=body.password
+        db,
+        request.state.auth,
+        AuditContext.from_request(request),
+        email=body.email,
+        password=body.password,
     )
     return envelope.ok(pair, "Logged in")
 
@@ -94,7 +109,11 @@ async def token(
     try:
         await _limit_login(request, username)
         pair = await service.login(
-            db, request.state.auth, AuditContext.from_request(request), email=username, password=password
+            db,
+            request.state.auth,
+            AuditContext.from_request(request),
+            email=username,
+            password=password,
         )
     except InvalidCredentials:
         return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
@@ -111,7 +130,9 @@ async def token(
 @router.post("/refresh", response_model=Envelope[TokenPair])
 async def refresh(request: Request, db: DbSession) -> dict[str, Any]:
     """Rotate: a new pair; the presented refresh token never works again."""
-    pair = await service.refresh(db, request.state.auth, AuditContext.from_request(request), bearer_token(request))
+    pair = await service.refresh(
+        db, request.state.auth, AuditContext.from_request(request), bearer_token(request)
+    )
     return envelope.ok(pair, "Tokens refreshed")
 
 
@@ -141,7 +162,7 @@ def _ts(value: float) -> datetime:
 @router.get("/sessions", response_model=Envelope[SessionsResult])
 async def sessions(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     """The caller's live sessions."""
-    items = await request.state.session_store.list(principal.user_id)
+    items = await request.state.session_store.live(principal.user_id)
     return envelope.ok(
         SessionsResult(
             sessions=[
@@ -160,9 +181,13 @@ async def sessions(principal: CurrentPrincipal, request: Request) -> dict[str, A
 
 
 @router.delete("/sessions/{sid}", response_model=Envelope[None])
-async def revoke_session(sid: str, principal: CurrentPrincipal, request: Request, db: DbSession) -> dict[str, Any]:
+async def revoke_session(
+    sid: str, principal: CurrentPrincipal, request: Request, db: DbSession
+) -> dict[str, Any]:
     """Revoke one of the caller's sessions (someone else's is NOT_FOUND)."""
-    if not await service.revoke_session(db, request.state.auth, AuditContext.from_request(request), principal, sid):
+    if not await service.revoke_session(
+        db, request.state.auth, AuditContext.from_request(request), principal, sid
+    ):
         raise NotFound("Session not found")
     return envelope.ok(None, "Session revoked")
 

@@ -39,10 +39,14 @@ def _password(value: str) -> str:
 
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)]
 Password = Annotated[
-    str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX), AfterValidator(_password)
+    str,
+    StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
+    AfterValidator(_password),
 ]
 FullName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_printable),
 ]
 
 

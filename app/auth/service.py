@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -70,7 +71,9 @@ async def register(
 ) -> User:
     """Create an active viewer account; EMAIL_TAKEN when the email is in use."""
     if await db.scalar(select(func.count()).select_from(User).where(User.email == email)):
-        await _audit_alone(db, ctx.by(None, email), Action.REGISTER, email, "failure", "email_taken")
+        await _audit_alone(
+            db, ctx.by(None, email), Action.REGISTER, email, "failure", "email_taken"
+        )
         raise EmailTaken()
     user = User(
         email=email,
@@ -85,7 +88,9 @@ async def register(
         await db.commit()
     except IntegrityError:
         await db.rollback()  # lost a race with a concurrent registration of the same email
-        await _audit_alone(db, ctx.by(None, email), Action.REGISTER, email, "failure", "email_taken")
+        await _audit_alone(
+            db, ctx.by(None, email), Action.REGISTER, email, "failure", "email_taken"
+        )
         raise EmailTaken() from None
     return user
 
@@ -108,11 +113,18 @@ async def login(
     ok, new_hash = await passwords.verify_password(password, stored)
     if user is None or not ok:
         await _audit_alone(
-            db, ctx.by(user.id if user else None, email), Action.LOGIN, email, "failure", "bad_credentials"
+            db,
+            ctx.by(user.id if user else None, email),
+            Action.LOGIN,
+            email,
+            "failure",
+            "bad_credentials",
         )
         raise InvalidCredentials()
     if not user.is_active:
-        await _audit_alone(db, ctx.by(user.id, email), Action.LOGIN, str(user.id), "failure", "disabled")
+        await _audit_alone(
+            db, ctx.by(user.id, email), Action.LOGIN, str(user.id), "failure", "disabled"
+        )
         raise AccountDisabled()
     if new_hash:
         user.password_hash = new_hash  # outdated parameters or scheme: upgraded transparently
@@ -194,17 +206,21 @@ async def _audit_best_effort(
 
 
 async def _safe_rollback(db: AsyncSession) -> None:
-    try:
+    with contextlib.suppress(SQLAlchemyError, OSError):
         await db.rollback()
-    except (SQLAlchemyError, OSError):
-        pass
 
 
-async def logout(db: AsyncSession, auth: AuthContext, ctx: AuditContext, principal: Principal) -> None:
+async def logout(
+    db: AsyncSession, auth: AuthContext, ctx: AuditContext, principal: Principal
+) -> None:
     """End the caller's session at once."""
     await auth.sessions.revoke(principal.user_id, principal.session_id)
     await _audit_best_effort(
-        db, ctx.by(principal.user_id, principal.email), Action.LOGOUT, principal.session_id, "success"
+        db,
+        ctx.by(principal.user_id, principal.email),
+        Action.LOGOUT,
+        principal.session_id,
+        "success",
     )
 
 
@@ -238,7 +254,9 @@ async def change_password(
     ok, _ = await passwords.verify_password(current, user.password_hash)
     actor = ctx.by(user.id, user.email)
     if not ok:
-        await _audit_alone(db, actor, Action.PASSWORD_CHANGE, str(user.id), "failure", "bad_password")
+        await _audit_alone(
+            db, actor, Action.PASSWORD_CHANGE, str(user.id), "failure", "bad_password"
+        )
         raise InvalidCredentials("Current password is incorrect")
     user.password_hash = await passwords.hash_password(new)
     audit.record(db, actor, Action.PASSWORD_CHANGE, target=str(user.id))

@@ -182,7 +182,7 @@ class SessionStore:
             raise DependencyUnavailable("Session store is unavailable") from exc
         return sorted(m.decode() for m in members)
 
-    async def list(self, user_id: str) -> list[SessionData]:
+    async def live(self, user_id: str) -> list[SessionData]:
         """The user's live sessions; ids of expired ones are pruned from the index."""
         sessions: list[SessionData] = []
         dead: list[str] = []

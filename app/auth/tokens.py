@@ -62,7 +62,9 @@ class TokenService:
     def ttl(self, typ: TokenType) -> int:
         return self._ttl[typ]
 
-    def issue(self, typ: TokenType, *, user_id: str, session_id: str, jti: str | None = None) -> IssuedToken:
+    def issue(
+        self, typ: TokenType, *, user_id: str, session_id: str, jti: str | None = None
+    ) -> IssuedToken:
         """Sign a token of `typ` for the user's session."""
         now = int(time.time())
         jti = jti or uuid.uuid4().hex

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 Environment = Literal["dev", "staging", "prod"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105
+DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
 MIN_SECRET_BYTES = 32
 
 
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
-        """Dev run with neither DATABASE_URL nor Redis configured: SQLite and an in-process Redis."""
+        """Dev run without DATABASE_URL or Redis settings: SQLite and an in-process Redis."""
         return self.is_dev and not self.database_url and not (self.redis_host or self.redis_url)
 
     @property

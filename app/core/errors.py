@@ -25,7 +25,6 @@ class StudioError(Exception):
         super().__init__(self.detail_message)
 
 
-
 class BadRequest(StudioError):
     status_code = 400
     code = "BAD_REQUEST"
@@ -200,5 +199,3 @@ STATUS_CODES: dict[int, str] = {
 def code_for_status(status: int) -> str:
     """The envelope code for a bare HTTP status."""
     return STATUS_CODES.get(status, "HTTP_ERROR" if status < 500 else "INTERNAL_ERROR")
-
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -43,7 +44,9 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _redact_processor(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact_processor(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if key.lower() in SECRET_KEYS:
             event_dict[key] = REDACTED
@@ -52,7 +55,7 @@ def _redact_processor(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, 
     return event_dict
 
 
-def _to_loguru(_: Any, method: str, event_dict: dict[str, Any]) -> Any:
+def _to_loguru(_: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
     event = event_dict.pop("event", "")
     level = event_dict.pop("level", method).upper()
     exc_info = event_dict.pop("exc_info", None)

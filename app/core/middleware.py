@@ -23,7 +23,7 @@ error_log = get_logger("studio.error")
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return None
 
 
@@ -71,9 +71,7 @@ class RequestContextMiddleware:
         except Exception:
             error_log.exception("unhandled error", method=scope["method"], path=scope["path"])
             if not response_started:
-                body = envelope.dumps(
-                    envelope.failure("INTERNAL_ERROR", "Internal server error")
-                )
+                body = envelope.dumps(envelope.failure("INTERNAL_ERROR", "Internal server error"))
                 await send_with_id(
                     {
                         "type": "http.response.start",
@@ -143,7 +141,7 @@ class EnvelopeMiddleware:
 def _is_json(message: Message) -> bool:
     for key, value in message.get("headers", ()):
         if key == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
+            media = bytes(value).split(b";", 1)[0].strip().lower()
             return media == b"application/json" or media.endswith(b"+json")
     return False
 

@@ -65,7 +65,7 @@ def _from_url(url: str, settings: Settings) -> Any:
         path = [p for p in parts.path.split("/") if p]
         service = path[0] if path else "mymaster"
         db = int(path[1]) if len(path) > 1 else settings.redis_db
-        sentinel = Sentinel(
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
             [(h, int(p)) for h, p in hosts],
             password=parts.password,
             db=db,
@@ -77,9 +77,7 @@ def _from_url(url: str, settings: Settings) -> Any:
         common = _common(settings)
         common.pop("retry_on_error")
         common.pop("health_check_interval")
-        return RedisCluster.from_url(
-            real, max_connections=settings.redis_max_connections, **common
-        )
+        return RedisCluster.from_url(real, max_connections=settings.redis_max_connections, **common)
     query = parse_qs(parts.query)
     pool = BlockingConnectionPool.from_url(
         url,

@@ -38,9 +38,7 @@ async def probe_redis(redis: Any) -> dict[str, Any]:
 
 async def readiness(state: Any) -> tuple[bool, dict[str, Any]]:
     """Probe PostgreSQL and Redis concurrently; ready when both answer."""
-    database, redis = await asyncio.gather(
-        probe_database(state.engine), probe_redis(state.redis)
-    )
+    database, redis = await asyncio.gather(probe_database(state.engine), probe_redis(state.redis))
     checks: dict[str, Any] = {"database": database, "redis": redis}
     ready = database["status"] == "up" and redis["status"] == "up"
     services = getattr(state, "service_health", None)

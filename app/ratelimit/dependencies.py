@@ -33,7 +33,9 @@ async def enforce(request: Request, checks: list[tuple[str, str, int, int]]) -> 
     return decision
 
 
-def per_client_ip(bucket: str, limit: Callable[[Request], tuple[int, int]]) -> Callable[[Request], Awaitable[None]]:
+def per_client_ip(
+    bucket: str, limit: Callable[[Request], tuple[int, int]]
+) -> Callable[[Request], Awaitable[None]]:
     """A dependency limiting `bucket` per client IP; `limit(request)` gives (count, window)."""
 
     async def dependency(request: Request) -> None:

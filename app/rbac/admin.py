@@ -41,7 +41,9 @@ async def list_users(
     """A page of users, newest first, filtered by email substring, role and status."""
     query = select(User)
     if email:
-        escaped = email.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = (
+            email.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        )
         query = query.where(User.email.like(f"%{escaped}%", escape="\\"))
     if role:
         query = query.where(User.roles.any(Role.name == role))
@@ -49,7 +51,9 @@ async def list_users(
         query = query.where(User.is_active.is_(is_active))
     total = int(await db.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = await db.execute(
-        query.order_by(User.created_at.desc(), User.id).offset((page - 1) * page_size).limit(page_size)
+        query.order_by(User.created_at.desc(), User.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
     )
     return list(rows.scalars()), total
 
@@ -68,12 +72,16 @@ async def update_user(
         raise NotFound("User not found")
     if str(user.id) == admin.user_id:
         raise Forbidden("You cannot change your own roles or status")
-    before: dict[str, Any] = {"roles": sorted(r.name for r in user.roles), "is_active": user.is_active}
+    before: dict[str, Any] = {
+        "roles": sorted(r.name for r in user.roles),
+        "is_active": user.is_active,
+    }
     if change.roles is not None:
         user.roles = await rbac.roles_named(db, change.roles)
     if change.is_active is not None:
         user.is_active = change.is_active
-    after = {"roles": sorted(r.name for r in user.roles), "is_active": user.is_active}
+    new_roles = sorted(r.name for r in user.roles)
+    after: dict[str, Any] = {"roles": new_roles, "is_active": user.is_active}
     audit.record(
         db,
         ctx.by(admin.user_id, admin.email),
@@ -84,8 +92,10 @@ async def update_user(
     await db.commit()
     if not user.is_active:
         await auth.sessions.revoke_all(str(user.id))
-    elif before["roles"] != after["roles"]:
-        await auth.sessions.update_grants(str(user.id), after["roles"], rbac.permissions_of(user.roles))
+    elif before["roles"] != new_roles:
+        await auth.sessions.update_grants(
+            str(user.id), new_roles, rbac.permissions_of(user.roles)
+        )
     return user
 
 
@@ -115,7 +125,12 @@ async def create_role(
 
 
 async def update_role(
-    db: AsyncSession, auth: AuthContext, ctx: AuditContext, admin: Principal, name: str, body: RoleUpdate
+    db: AsyncSession,
+    auth: AuthContext,
+    ctx: AuditContext,
+    admin: Principal,
+    name: str,
+    body: RoleUpdate,
 ) -> Role:
     """Replace a role's permissions; every live session of its holders is updated."""
     role = await rbac.get_role(db, name)
@@ -131,7 +146,9 @@ async def update_role(
         details={"before": before, "after": sorted(set(body.permissions))},
     )
     await db.commit()
-    holders = (await db.execute(select(user_role.c.user_id).where(user_role.c.role_id == role.id))).scalars()
+    holders = (
+        await db.execute(select(user_role.c.user_id).where(user_role.c.role_id == role.id))
+    ).scalars()
     for holder in list(holders):
         user = await db.get(User, uuid.UUID(str(holder)), populate_existing=True)
         if user is not None and user.is_active:

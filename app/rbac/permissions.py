@@ -8,7 +8,4 @@ from collections.abc import Iterable
 def grants(held: Iterable[str], required: str) -> bool:
     """True when any held permission covers `required`."""
     area = required.split(":", 1)[0]
-    for permission in held:
-        if permission in ("*", required) or permission == f"{area}:*":
-            return True
-    return False
+    return any(p in ("*", required) or p == f"{area}:*" for p in held)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from app.audit.service import AuditContext
 from app.auth.principal import Principal
+from app.auth.schemas import UserRead
 from app.auth.service import user_read
 from app.core import envelope
 from app.core.db import DbSession
@@ -16,7 +17,6 @@ from app.rbac import admin
 from app.rbac import service as rbac
 from app.rbac.dependencies import require
 from app.rbac.schemas import RoleCreate, RoleRead, RoleUpdate, UserPage, UserUpdate
-from app.auth.schemas import UserRead
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 UsersAdmin = Annotated[Principal, Depends(require("admin:users"))]
@@ -60,7 +60,9 @@ async def list_roles(_: RolesAdmin, db: DbSession) -> dict[str, Any]:
 
 
 @router.post("/roles", status_code=201, response_model=Envelope[RoleRead])
-async def create_role(body: RoleCreate, principal: RolesAdmin, request: Request, db: DbSession) -> dict[str, Any]:
+async def create_role(
+    body: RoleCreate, principal: RolesAdmin, request: Request, db: DbSession
+) -> dict[str, Any]:
     """A new role."""
     role = await admin.create_role(db, AuditContext.from_request(request), principal, body)
     return envelope.ok(admin.role_read(role), "Role created")

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.schemas import UserRead
 
-PermissionName = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z0-9_]+:(\*|[a-z0-9_]+))$", max_length=128)]
+PermissionName = Annotated[
+    str, StringConstraints(pattern=r"^(\*|[a-z0-9_]+:(\*|[a-z0-9_]+))$", max_length=128)
+]
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{1,63}$")]
 
 

@@ -48,7 +48,9 @@ async def permissions_named(session: AsyncSession, names: Sequence[str]) -> list
     wanted = sorted(set(names))
     existing = {
         p.name: p
-        for p in (await session.execute(select(Permission).where(Permission.name.in_(wanted)))).scalars()
+        for p in (
+            await session.execute(select(Permission).where(Permission.name.in_(wanted)))
+        ).scalars()
     }
     for name in wanted:
         if name not in existing:

@@ -80,7 +80,11 @@ def test_cli_refuses_to_start_with_a_clear_message(tmp_path: Any) -> None:
     env = {"ENVIRONMENT": "prod", "JWT_SECRET_KEY": "short", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "check-config"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert result.returncode == 2

@@ -78,7 +78,12 @@ async def test_success_is_wrapped_once() -> None:
         plain = await c.get("/plain")
         ok = await c.get("/ok")
     assert plain.status_code == 200
-    assert plain.json() == {"success": True, "message": "Operation completed", "error": None, "result": {"a": 1}}
+    assert plain.json() == {
+        "success": True,
+        "message": "Operation completed",
+        "error": None,
+        "result": {"a": 1},
+    }
     assert ok.json() == {"success": True, "message": "fine", "error": None, "result": {"x": 1}}
 
 
@@ -103,7 +108,9 @@ async def test_wrong_method_is_405_envelope() -> None:
 async def test_validation_error_is_422_without_echoing_input() -> None:
     async with client() as c:
         r = await c.post("/items", json={"name": "hunter2-secret", "size": "big"})
-        broken = await c.post("/items", content=b"{not json", headers={"content-type": "application/json"})
+        broken = await c.post(
+            "/items", content=b"{not json", headers={"content-type": "application/json"}
+        )
     assert r.status_code == 422
     body = r.json()
     assert body["error"]["code"] == "VALIDATION_ERROR"
@@ -157,13 +164,16 @@ async def test_stream_passes_through_unbuffered() -> None:
     loop = asyncio.get_running_loop()
     arrivals: list[float] = []
     chunks: list[bytes] = []
-    async with live_server(tiny_app()) as base, httpx.AsyncClient(base_url=base) as c:
-        async with c.stream("GET", "/stream") as r:
-            assert r.headers["content-type"].startswith("text/event-stream")
-            assert "content-length" not in r.headers
-            async for chunk in r.aiter_raw():
-                arrivals.append(loop.time())
-                chunks.append(chunk)
+    async with (
+        live_server(tiny_app()) as base,
+        httpx.AsyncClient(base_url=base) as c,
+        c.stream("GET", "/stream") as r,
+    ):
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert "content-length" not in r.headers
+        async for chunk in r.aiter_raw():
+            arrivals.append(loop.time())
+            chunks.append(chunk)
     assert b"".join(chunks) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
     assert len(chunks) == 3  # one read per event: nothing was gathered up
     assert arrivals[-1] - arrivals[0] >= 0.08  # the first came before the last was produced

@@ -31,7 +31,9 @@ def test_result_is_always_safe(candidate: str) -> None:
 
 
 async def test_id_is_echoed_and_generated() -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=tiny_app()), base_url="http://t") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=tiny_app()), base_url="http://t"
+    ) as c:
         echoed = await c.get("/plain", headers={"X-Request-ID": "client-id-42"})
         generated = await c.get("/plain")
         replaced = await c.get("/plain", headers={"X-Request-ID": "bad id!"})

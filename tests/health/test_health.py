@@ -45,7 +45,9 @@ async def test_readiness_503_when_redis_down(make_settings: Callable[..., Settin
     assert body["error"]["details"]["checks"]["database"]["status"] == "up"
     assert "127.0.0.1" not in r.text and "refused" not in r.text.lower()
     # Liveness never touches a dependency.
-    assert (await call(make_settings(redis_url="redis://127.0.0.1:1/0"), "/health")).status_code == 200
+    assert (
+        await call(make_settings(redis_url="redis://127.0.0.1:1/0"), "/health")
+    ).status_code == 200
 
 
 async def test_readiness_503_when_database_down(make_settings: Callable[..., Settings]) -> None:

@@ -47,7 +47,9 @@ def new_account(
         if roles:
             async with state["sessions"]() as db:
                 user = (await db.execute(select(User).where(User.email == email))).scalar_one()
-                user.roles = list((await db.execute(select(Role).where(Role.name.in_(roles)))).scalars())
+                user.roles = list(
+                    (await db.execute(select(Role).where(Role.name.in_(roles)))).scalars()
+                )
                 await db.commit()
         return await login(client, email)
 

@@ -67,7 +67,9 @@ async def test_role_change_reaches_live_sessions(
     me = await client.get(f"{API}/auth/me", headers=user.headers)
     assert me.json()["result"]["permissions"] == ["*"]
     assert (await client.get(f"{API}/admin/audit", headers=user.headers)).status_code == 200
-    await client.patch(f"{API}/admin/users/{user.id}", json={"roles": ["viewer"]}, headers=admin.headers)
+    await client.patch(
+        f"{API}/admin/users/{user.id}", json={"roles": ["viewer"]}, headers=admin.headers
+    )
     assert (await client.get(f"{API}/admin/audit", headers=user.headers)).status_code == 403
 
 
@@ -75,7 +77,9 @@ async def test_disabling_a_user_revokes_its_sessions(
     client: httpx.AsyncClient, admin: Account, new_account: NewAccount
 ) -> None:
     user = await new_account()
-    r = await client.patch(f"{API}/admin/users/{user.id}", json={"is_active": False}, headers=admin.headers)
+    r = await client.patch(
+        f"{API}/admin/users/{user.id}", json={"is_active": False}, headers=admin.headers
+    )
     assert r.status_code == 200 and r.json()["result"]["is_active"] is False
     me = await client.get(f"{API}/auth/me", headers=user.headers)
     assert me.status_code == 401 and me.json()["error"]["code"] == "SESSION_REVOKED"
@@ -91,7 +95,9 @@ async def test_admin_cannot_change_itself_and_input_is_checked(
     client: httpx.AsyncClient, admin: Account, new_account: NewAccount
 ) -> None:
     user = await new_account()
-    own = await client.patch(f"{API}/admin/users/{admin.id}", json={"is_active": False}, headers=admin.headers)
+    own = await client.patch(
+        f"{API}/admin/users/{admin.id}", json={"is_active": False}, headers=admin.headers
+    )
     assert own.status_code == 403
     unknown_role = await client.patch(
         f"{API}/admin/users/{user.id}", json={"roles": ["emperor"]}, headers=admin.headers
@@ -111,7 +117,9 @@ async def test_roles_create_update_and_holders_follow(
 ) -> None:
     name = f"auditor-{uuid.uuid4().hex[:6]}"
     created = await client.post(
-        f"{API}/admin/roles", json={"name": name, "permissions": ["dashboard:read"]}, headers=admin.headers
+        f"{API}/admin/roles",
+        json={"name": name, "permissions": ["dashboard:read"]},
+        headers=admin.headers,
     )
     assert created.status_code == 201, created.text
     assert created.json()["result"]["permissions"] == ["dashboard:read"]
@@ -123,17 +131,23 @@ async def test_roles_create_update_and_holders_follow(
     assert bad.status_code == 422
 
     holder = await new_account()
-    await client.patch(f"{API}/admin/users/{holder.id}", json={"roles": [name]}, headers=admin.headers)
+    await client.patch(
+        f"{API}/admin/users/{holder.id}", json={"roles": [name]}, headers=admin.headers
+    )
     assert (await client.get(f"{API}/admin/audit", headers=holder.headers)).status_code == 403
     updated = await client.put(
-        f"{API}/admin/roles/{name}", json={"permissions": ["audit:read", "dashboard:read"]}, headers=admin.headers
+        f"{API}/admin/roles/{name}",
+        json={"permissions": ["audit:read", "dashboard:read"]},
+        headers=admin.headers,
     )
     assert updated.status_code == 200
     assert (await client.get(f"{API}/admin/audit", headers=holder.headers)).status_code == 200
     listed = await client.get(f"{API}/admin/roles", headers=admin.headers)
     names = {r["name"] for r in listed.json()["result"]}
     assert {"admin", "analyst", "viewer", name} <= names
-    missing = await client.put(f"{API}/admin/roles/nope-role", json={"permissions": []}, headers=admin.headers)
+    missing = await client.put(
+        f"{API}/admin/roles/nope-role", json={"permissions": []}, headers=admin.headers
+    )
     assert missing.status_code == 404
 
 
@@ -147,7 +161,9 @@ async def test_audit_query_filters_and_pages(
         headers={**admin.headers, "X-Request-ID": "admin-change-1"},
     )
     r = await client.get(
-        f"{API}/admin/audit", params={"action": "admin.user_update", "actor": admin.id}, headers=admin.headers
+        f"{API}/admin/audit",
+        params={"action": "admin.user_update", "actor": admin.id},
+        headers=admin.headers,
     )
     items = r.json()["result"]["items"]
     assert len(items) == 1
@@ -157,8 +173,13 @@ async def test_audit_query_filters_and_pages(
         "before": {"roles": ["viewer"], "is_active": True},
         "after": {"roles": ["analyst"], "is_active": True},
     }
-    by_email = await client.get(f"{API}/admin/audit", params={"actor": user.email}, headers=admin.headers)
-    assert {e["action"] for e in by_email.json()["result"]["items"]} >= {"auth.register", "auth.login"}
+    by_email = await client.get(
+        f"{API}/admin/audit", params={"actor": user.email}, headers=admin.headers
+    )
+    assert {e["action"] for e in by_email.json()["result"]["items"]} >= {
+        "auth.register",
+        "auth.login",
+    }
 
     seen: list[int] = []
     cursor = None
@@ -166,7 +187,9 @@ async def test_audit_query_filters_and_pages(
         params: dict[str, str | int] = {"limit": 2}
         if cursor:
             params["cursor"] = cursor
-        page = (await client.get(f"{API}/admin/audit", params=params, headers=admin.headers)).json()["result"]
+        page = (
+            await client.get(f"{API}/admin/audit", params=params, headers=admin.headers)
+        ).json()["result"]
         seen.extend(e["id"] for e in page["items"])
         cursor = page["next_cursor"]
         if not cursor:

@@ -34,20 +34,27 @@ async def _run(*argv: str) -> int:
 
 
 async def test_create_admin_makes_a_working_administrator(
-    cli_env: None, monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+    cli_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     email = f"Boss-{uuid.uuid4().hex[:6]}@Example.com"
     monkeypatch.setenv("STUDIO_ADMIN_PASSWORD", "a-strong-admin-pass")
     assert await _run("create-admin", "--email", email) == 0
     assert "created" in capsys.readouterr().out
-    login = await client.post("/api/v1/auth/login", json={"email": email, "password": "a-strong-admin-pass"})
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": email, "password": "a-strong-admin-pass"}
+    )
     assert login.status_code == 200
     assert login.json()["result"]["user"]["roles"] == ["admin"]
     # Running it again promotes/resets rather than failing.
     monkeypatch.setenv("STUDIO_ADMIN_PASSWORD", "another-admin-pass")
     assert await _run("create-admin", "--email", email) == 0
     assert "promoted" in capsys.readouterr().out
-    again = await client.post("/api/v1/auth/login", json={"email": email, "password": "another-admin-pass"})
+    again = await client.post(
+        "/api/v1/auth/login", json={"email": email, "password": "another-admin-pass"}
+    )
     assert again.status_code == 200
 
 
@@ -62,13 +69,17 @@ async def test_create_admin_refuses_a_weak_password(
 async def test_audit_purge_keeps_the_retention(cli_env: None, state: dict[str, object]) -> None:
     sessions = state["sessions"]
     async with sessions() as db:  # type: ignore[operator]
-        old = AuditEvent(action="test.old", occurred_at=utcnow() - timedelta(days=400), outcome="success")
+        old = AuditEvent(
+            action="test.old", occurred_at=utcnow() - timedelta(days=400), outcome="success"
+        )
         new = AuditEvent(action="test.new", occurred_at=utcnow(), outcome="success")
         db.add_all([old, new])
         await db.commit()
     assert await _run("audit", "purge", "--days", "365") == 0
     async with sessions() as db:  # type: ignore[operator]
         actions = set((await db.execute(select(AuditEvent.action))).scalars())
-        purges = await db.scalar(select(func.count()).where(AuditEvent.action == "admin.audit_purge"))
+        purges = await db.scalar(
+            select(func.count()).where(AuditEvent.action == "admin.audit_purge")
+        )
     assert "test.old" not in actions and "test.new" in actions
     assert purges and purges >= 1
