@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run run-with-fakes fakes test test-browser lint format typecheck bench clean
+.PHONY: install run fakes test test-browser lint lint-deploy format bench clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -32,6 +32,17 @@ lint: install ## ruff (lint and format) and strict mypy
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy app
+
+GROOVY_LINT_VERSION ?= 15.2.2
+.tools/groovy/node_modules/.bin/npm-groovy-lint:
+	npm install --silent --no-audit --no-fund --prefix .tools/groovy "npm-groovy-lint@$(GROOVY_LINT_VERSION)"
+
+lint-deploy: install .tools/groovy/node_modules/.bin/npm-groovy-lint ## Dockerfile, compose, CloudFormation, Jenkinsfile
+	$(UV) sync --frozen --group deploy
+	$(UV) run --frozen --group deploy hadolint Dockerfile
+	$(UV) run --frozen --group deploy docker-compose -f docker-compose.yml config --quiet
+	$(UV) run --frozen --group deploy cfn-lint deployment/cloudformation/studio.yml
+	.tools/groovy/node_modules/.bin/npm-groovy-lint --noserver --failon warning Jenkinsfile
 
 format: install
 	$(UV) run --frozen ruff format .

@@ -10,14 +10,23 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-ROOT = Path(__file__).resolve().parents[2]
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 # Any constant shared by every instance; "studio" as a 64-bit integer.
 MIGRATION_LOCK_ID = 0x73747564696F
 
 
+def project_root() -> Path:
+    """Where alembic.ini lives: the working directory (container), else the source tree."""
+    for candidate in (Path.cwd(), SOURCE_ROOT):
+        if (candidate / "alembic.ini").is_file():
+            return candidate
+    raise FileNotFoundError("alembic.ini not found in the working directory or the source tree")
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "alembic"))
+    root = project_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "alembic"))
     if connection is not None:
         config.attributes["connection"] = connection
     return config

@@ -1,0 +1,13 @@
+#!/bin/sh
+# Container entrypoint: migrate once (when asked), then become the server (exec: PID 1 gets SIGTERM).
+set -eu
+if [ "${1:-serve}" = "serve" ]; then
+  shift || true
+  if [ "${RUN_MIGRATIONS:-false}" = "true" ]; then
+    studio migrate
+    # Done for every worker: the lifespan must not migrate again.
+    export RUN_MIGRATIONS=false
+  fi
+  exec studio serve --host "${APP_HOST:-0.0.0.0}" --port "${APP_PORT:-8000}" --workers "${WORKERS:-2}" "$@"
+fi
+exec studio "$@"
