@@ -78,7 +78,9 @@ def _auth_kind(value: Any) -> str | None:
 
 
 AuthField = Annotated[
-    Annotated[BasicAuthSSM, Tag("ssm")] | Annotated[BasicAuthEnv, Tag("env")] | Annotated[NoAuth, Tag("none")],
+    Annotated[BasicAuthSSM, Tag("ssm")]
+    | Annotated[BasicAuthEnv, Tag("env")]
+    | Annotated[NoAuth, Tag("none")],
     Discriminator(
         _auth_kind,
         custom_error_type="auth_type",
@@ -186,7 +188,9 @@ class RegistryConfig(Strict):
     def _names(cls, value: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
         for name in value:
             if not name.replace("-", "").replace("_", "").isalnum() or name != name.lower():
-                raise ValueError(f"service name {name!r} must be lower-case letters, digits, - or _")
+                raise ValueError(
+                    f"service name {name!r} must be lower-case letters, digits, - or _"
+                )
         return value
 
     @model_validator(mode="after")
@@ -194,7 +198,9 @@ class RegistryConfig(Strict):
         for source in self.dashboard.sources:
             service = self.services.get(source.service)
             if service is None:
-                raise ValueError(f"dashboard source {source.key!r} names unknown service {source.service!r}")
+                raise ValueError(
+                    f"dashboard source {source.key!r} names unknown service {source.service!r}"
+                )
             # An explicit service answers only its listed routes; a source outside them would
             # reach a path the registry says does not exist.
             path = source.path.split("?", 1)[0]
@@ -203,7 +209,8 @@ class RegistryConfig(Strict):
                 for route in service.routes
             ):
                 raise ValueError(
-                    f"dashboard source {source.key!r}: GET {path} is not a route of {source.service!r}"
+                    f"dashboard source {source.key!r}: GET {path} is not a route of "
+                    f"{source.service!r}"
                 )
         return self
 
@@ -212,5 +219,6 @@ def _template_matches(template: str, path: str) -> bool:
     """Whether a concrete path fits a route template, segment by segment."""
     want, have = template.strip("/").split("/"), path.strip("/").split("/")
     return len(want) == len(have) and all(
-        w == h or (bool(_PLACEHOLDER.fullmatch(w)) and h != "") for w, h in zip(want, have, strict=True)
+        w == h or (bool(_PLACEHOLDER.fullmatch(w)) and h != "")
+        for w, h in zip(want, have, strict=True)
     )
