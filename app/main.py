@@ -7,12 +7,25 @@ from fastapi import FastAPI
 from app import routers
 from app.core import handlers
 from app.core.config import Settings, settings_or_exit
+from app.core.edge import RequestLimitsMiddleware, SecurityHeadersMiddleware
+from app.core.edge import cors as cors_middleware
 from app.core.envelope import EnvelopeResponse
 from app.core.logging import configure_logging
 from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
 from app.lifespan import build_lifespan
 
 OPENAPI_PATH = "/openapi.json"
+
+
+def proxied_prefixes(settings: Settings) -> tuple[str, ...]:
+    """Paths whose bodies the forwarder limits per service (they stream, often large)."""
+    from app.registry.loader import RegistryError, load_registry
+
+    try:
+        registry = load_registry(settings)
+    except RegistryError:
+        return ()  # reported, and fatal, when the lifespan loads it
+    return tuple(f"{settings.api_prefix}/{name}/" for name in registry.services)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,6 +49,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers.include(app, settings)
     # Added inner first: RequestContext ends up outermost, so every response gets its id.
     app.add_middleware(EnvelopeMiddleware, raw_paths=(OPENAPI_PATH, "/metrics"))
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_header_bytes=settings.max_request_header_bytes,
+        max_body_bytes=settings.max_json_body_bytes,
+        exempt_prefixes=proxied_prefixes(settings),
+    )
+    if settings.cors_allow_origins:
+        app.add_middleware(cors_middleware, settings=settings)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_max_age=settings.security_hsts_max_age,
+        trust_forwarded_proto=bool(settings.trusted_proxies),
+    )
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
     return app
 

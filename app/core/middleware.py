@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core import envelope
 from app.core.config import IPNetwork
 from app.core.logging import get_logger
-from app.core.network import client_ip
+from app.core.network import client_ip, peer_is_trusted
 from app.core.request_id import accept_or_new
 
 log = get_logger("studio.access")
@@ -43,6 +43,7 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_ip"] = client_ip(scope, self.trusted)
+        state["forwarded_by_proxy"] = peer_is_trusted(scope, self.trusted)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

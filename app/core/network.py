@@ -28,6 +28,14 @@ def _trusted(
     return any(addr in net for net in nets)
 
 
+def peer_is_trusted(scope: Scope, trusted: Sequence[IPNetwork]) -> bool:
+    """True when the TCP peer is one of TRUSTED_PROXIES (its forwarded headers count)."""
+    if not trusted:
+        return False
+    addr = _parse(str((scope.get("client") or ("",))[0]))
+    return addr is not None and _trusted(addr, trusted)
+
+
 def client_ip(scope: Scope, trusted: Sequence[IPNetwork]) -> str:
     """The caller's address: the rightmost untrusted hop when the peer is a trusted proxy."""
     peer = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 - a placeholder, never bound

@@ -24,11 +24,19 @@ def json_settings(make_settings, tmp_path: Path) -> Iterator[Settings]:  # type:
 
 
 def test_redact_is_recursive() -> None:
-    event = {"headers": {"Authorization": "Bearer abc", "accept": "x"}, "items": [{"password": "p"}]}
-    assert redact(event) == {"headers": {"Authorization": REDACTED, "accept": "x"}, "items": [{"password": REDACTED}]}
+    event = {
+        "headers": {"Authorization": "Bearer abc", "accept": "x"},
+        "items": [{"password": "p"}],
+    }
+    assert redact(event) == {
+        "headers": {"Authorization": REDACTED, "accept": "x"},
+        "items": [{"password": REDACTED}],
+    }
 
 
-async def test_access_line_is_json_with_context(json_settings: Settings, capfd: pytest.CaptureFixture[str]) -> None:
+async def test_access_line_is_json_with_context(
+    json_settings: Settings, capfd: pytest.CaptureFixture[str]
+) -> None:
     app = create_app(json_settings)
     async with app.router.lifespan_context(app) as state:
         transport = httpx.ASGITransport(app=StateApp(app, state))
@@ -37,7 +45,9 @@ async def test_access_line_is_json_with_context(json_settings: Settings, capfd: 
                 "/health",
                 headers={"X-Request-ID": "log-check-1", "Authorization": "Bearer top-secret-token"},
             )
-    lines = [orjson.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    lines = [
+        orjson.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
     access = [entry for entry in lines if entry.get("message") == "request"]
     assert access, lines
     entry = access[-1]
