@@ -13,6 +13,7 @@ from app.core.envelope import EnvelopeResponse
 from app.core.logging import configure_logging
 from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
 from app.lifespan import build_lifespan
+from app.observability.metrics import MetricsMiddleware
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hsts_max_age=settings.security_hsts_max_age,
         trust_forwarded_proto=bool(settings.trusted_proxies),
     )
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
     return app
 

@@ -9,12 +9,14 @@ from app.auth.dependencies import oauth2_scheme
 from app.auth.router import router as auth_router
 from app.core.config import Settings
 from app.health.router import live_router, ready_router
+from app.observability.router import router as metrics_router
 from app.rbac.router import router as admin_router
 
 
 def include(app: FastAPI, settings: Settings) -> None:
     prefix = settings.api_prefix
     app.include_router(live_router)
+    app.include_router(metrics_router)
     app.include_router(ready_router, prefix=prefix)
     app.include_router(auth_router, prefix=prefix)
     app.include_router(admin_router, prefix=prefix)

@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
+from app.proxy.state import proxy_components
+
 Hook = Callable[[FastAPI, dict[str, Any]], AbstractAsyncContextManager[None]]
 
 
 @asynccontextmanager
-async def auth_components(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
-    from app.auth.dependencies import build_auth_state
+async def metrics_sampler(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
+    """Counts live sessions every 30 s for /metrics (a SCAN is too slow for each scrape)."""
+    from app.observability.metrics import STATE
 
-    state.update(build_auth_state(state["settings"], state["redis"]))
-    yield
+    sampled: dict[str, int | None] = {"sessions": None}
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop.is_set():
+            try:
+                sampled["sessions"] = await state["session_store"].count_active()
+            except Exception:  # Redis down: the gauge goes missing, the app keeps running
+                sampled["sessions"] = None
+            # Waiting on the event, not sleeping: a stop always ends the loop, even when a
+            # cancellation was swallowed inside a Redis connect.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 30)
+
+    task = asyncio.create_task(sample(), name="metrics-sampler")
+    STATE.active_sessions = lambda: sampled["sessions"]
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
 
 
-HOOKS: list[Hook] = []
+HOOKS: list[Hook] = [metrics_sampler, proxy_components]

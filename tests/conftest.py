@@ -23,6 +23,7 @@ from tests.support import StateApp
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 RUN_ID = uuid.uuid4().hex[:10]
+ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
 
 
@@ -126,6 +127,8 @@ def make_settings(
             "log_level": "INFO",
             "rate_limit_login_attempts": 1000,
             "rate_limit_register_attempts": 1000,
+            "service_config_path": ROOT / "config" / "services.yaml",
+            "service_overlay_path": ROOT / "deployment" / "config" / "dev.yml",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -14,6 +14,7 @@ from app.auth import service
 from app.auth.dependencies import CurrentPrincipal, bearer_token
 from app.auth.schemas import (
     LoginRequest,
+    login_email,
     OAuthTokenResponse,
     PasswordChangeRequest,
     RegisterRequest,
@@ -107,12 +108,16 @@ async def token(
 ) -> Response:
     """OAuth2 password grant for Swagger's Authorize button: a plain RFC 6749 response."""
     try:
-        await _limit_login(request, username)
+        email = login_email(username)
+    except ValueError:
+        return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
+    try:
+        await _limit_login(request, email)
         pair = await service.login(
             db,
             request.state.auth,
             AuditContext.from_request(request),
-            email=username,
+            email=email,
             password=password,
         )
     except InvalidCredentials:

@@ -25,6 +25,16 @@ def normalise_email(value: str) -> str:
         raise ValueError(f"invalid email: {exc}") from None
 
 
+def login_email(value: str) -> str:
+    """The form an email is stored in, for lookups: refuses control characters, and falls back
+    to trimmed lower case for strings that are not valid addresses (they match no account)."""
+    _printable(value)
+    try:
+        return normalise_email(value)
+    except ValueError:
+        return value.strip().lower()
+
+
 def _printable(value: str) -> str:
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
         raise ValueError("control characters are not allowed")
@@ -62,8 +72,13 @@ class RegisterRequest(Strict):
     full_name: FullName | None = None
 
 
+LoginEmail = Annotated[
+    str, StringConstraints(min_length=1, max_length=320), AfterValidator(login_email)
+]
+
+
 class LoginRequest(Strict):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
+    email: LoginEmail
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 

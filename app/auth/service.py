@@ -15,7 +15,7 @@ from app.audit.service import Action, AuditContext
 from app.auth import passwords
 from app.auth.models import User
 from app.auth.principal import Principal
-from app.auth.schemas import TokenPair, UserRead
+from app.auth.schemas import TokenPair, UserRead, login_email
 from app.auth.sessions import SessionStore
 from app.auth.tokens import TokenService
 from app.core.errors import (
@@ -107,7 +107,7 @@ async def login(
     db: AsyncSession, auth: AuthContext, ctx: AuditContext, *, email: str, password: str
 ) -> TokenPair:
     """Verify the password (same cost for unknown emails), open a session, issue tokens."""
-    email = email.strip().lower()
+    email = login_email(email)
     user = await find_user(db, email)
     stored = user.password_hash if user else await passwords.DummyHash.get()
     ok, new_hash = await passwords.verify_password(password, stored)

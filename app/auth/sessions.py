@@ -38,6 +38,12 @@ end
 return 0
 """
 
+# KEYS: session hash. ARGV: now. Never recreates a session revoked a moment ago.
+TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'seen', ARGV[1]) end
+return 0
+"""
+
 SEEN_EVERY = 60.0  # seconds between last-seen writes: not a write per request
 
 
@@ -85,6 +91,7 @@ class SessionStore:
         self._ttl_ms = ttl_seconds * 1000
         self._rotate = redis.register_script(ROTATE)
         self._update = redis.register_script(UPDATE_GRANTS)
+        self._touch = redis.register_script(TOUCH)
 
     # Both keys of a user share a hash tag, so scripts stay on one Redis Cluster slot.
     def session_key(self, user_id: str, sid: str) -> str:
@@ -148,7 +155,7 @@ class SessionStore:
             values: list[bytes | None] = await self._redis.hmget(key, self.FIELDS)
             seen = values[4]
             if seen is not None and time.time() - float(seen) > SEEN_EVERY:
-                await self._redis.hset(key, "seen", f"{time.time():.3f}")
+                await self._touch(keys=[key], args=[f"{time.time():.3f}"])
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
         return values

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 
 from app.core.errors import RateLimited
+from app.observability.metrics import observe_rate_limited
 from app.ratelimit.service import Decision, RateLimiter, strictest
 
 RESPONSE_HEADERS = "response_headers"  # request.state key merged into the response
@@ -19,17 +20,29 @@ def add_response_headers(request: Request, headers: dict[str, str]) -> None:
 
 
 async def enforce(request: Request, checks: list[tuple[str, str, int, int]]) -> Decision:
-    """Count one hit on each (bucket, key, limit, window); refuse with 429 when any is spent."""
+    """Count one hit on each (bucket, key, limit, window); 429 when any is spent.
+
+    All or nothing: when a later bucket refuses, the slots the earlier ones just took are
+    given back, so two limits on one request never disagree about which attempts passed.
+    """
     limiter: RateLimiter = request.state.rate_limiter
-    decisions = [await limiter.hit(b, k, limit=n, window=w) for b, k, n, w in checks]
+    decisions: list[Decision] = []
+    for bucket, key, limit, window in checks:
+        decision = await limiter.hit(bucket, key, limit=limit, window=window)
+        if not decision.allowed:
+            observe_rate_limited(bucket)
+            for (b, k, _, _), taken in zip(checks, decisions, strict=False):
+                await limiter.release(b, k, taken.member)
+            refused = strictest([decision])
+            add_response_headers(request, refused.headers())
+            raise RateLimited(
+                "Too many requests; try again later",
+                headers=refused.headers(),
+                details={"retry_after": int(refused.headers()["Retry-After"])},
+            )
+        decisions.append(decision)
     decision = strictest(decisions)
     add_response_headers(request, decision.headers())
-    if not decision.allowed:
-        raise RateLimited(
-            "Too many requests; try again later",
-            headers=decision.headers(),
-            details={"retry_after": int(decision.headers()["Retry-After"])},
-        )
     return decision
 
 

@@ -30,7 +30,7 @@ redis.call('PEXPIRE', KEYS[1], window)
 local reset = window
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-return {allowed, limit - count, reset}
+return {allowed, limit - count, reset, now .. '-' .. ARGV[3]}
 """
 
 
@@ -40,6 +40,7 @@ class Decision:
     limit: int
     remaining: int
     reset_seconds: int  # until the oldest counted request leaves the window
+    member: str = ""  # this hit's entry, so a refusal elsewhere can give the slot back
 
     def headers(self) -> dict[str, str]:
         """IETF RateLimit header fields (and Retry-After when refused)."""
@@ -65,7 +66,7 @@ class RateLimiter:
         """Count one request against `bucket:key`; `window` in seconds."""
         redis_key = f"{self._prefix}rl:{{{bucket}:{key}}}"
         try:
-            allowed, remaining, reset_ms = await self._script(
+            allowed, remaining, reset_ms, member = await self._script(
                 keys=[redis_key], args=[window * 1000, limit, secrets.token_hex(6)]
             )
         except RedisError as exc:
@@ -75,7 +76,15 @@ class RateLimiter:
             limit=limit,
             remaining=max(0, int(remaining)),
             reset_seconds=max(0, math.ceil(int(reset_ms) / 1000)),
+            member=member.decode() if isinstance(member, bytes) else str(member),
         )
+
+    async def release(self, bucket: str, key: str, member: str) -> None:
+        """Give back a slot taken by a request that another limit refused."""
+        try:
+            await self._redis.zrem(f"{self._prefix}rl:{{{bucket}:{key}}}", member)
+        except RedisError as exc:
+            raise DependencyUnavailable("Rate limiter is unavailable") from exc
 
     async def reset(self, bucket: str, key: str) -> None:
         await self._redis.delete(f"{self._prefix}rl:{{{bucket}:{key}}}")

@@ -1,0 +1,1 @@
+"""Audit log tests: one row per security event, tied to its request."""

@@ -1,0 +1,1 @@
+"""Rate limiter tests: the Redis script, the HTTP limits, several processes."""
