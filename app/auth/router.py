@@ -14,7 +14,6 @@ from app.auth import service
 from app.auth.dependencies import CurrentPrincipal, bearer_token
 from app.auth.schemas import (
     LoginRequest,
-    login_email,
     OAuthTokenResponse,
     PasswordChangeRequest,
     RegisterRequest,
@@ -23,6 +22,7 @@ from app.auth.schemas import (
     SessionsResult,
     TokenPair,
     UserRead,
+    login_email,
 )
 from app.core import envelope
 from app.core.db import DbSession
