@@ -45,3 +45,25 @@ async def metrics_sampler(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[
 
 
 HOOKS: list[Hook] = [metrics_sampler, proxy_components]
+
+
+@asynccontextmanager
+async def discovery_components(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
+    """The downstream health checker (background probes when enabled) and its consumers."""
+    from app.discovery.checker import HealthChecker
+    from app.observability.metrics import STATE
+
+    settings = state["settings"]
+    checker = HealthChecker(state["proxy"], settings.service_health_check_interval)
+    if settings.service_health_check_enabled:
+        checker.start()
+    state["health_checker"] = checker
+    state["service_health"] = checker.snapshot
+    STATE.breakers = state["proxy"].breaker_states
+    try:
+        yield
+    finally:
+        await checker.stop()
+
+
+HOOKS.append(discovery_components)

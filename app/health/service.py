@@ -41,7 +41,7 @@ async def readiness(state: Any) -> tuple[bool, dict[str, Any]]:
     database, redis = await asyncio.gather(probe_database(state.engine), probe_redis(state.redis))
     checks: dict[str, Any] = {"database": database, "redis": redis}
     ready = database["status"] == "up" and redis["status"] == "up"
-    services = getattr(state, "service_health", None)
+    services = getattr(state, "service_health", None)  # set by the discovery start-up hook
     if services is not None:
         checks["services"] = services()
     return ready, {"status": "ok" if ready else "unavailable", "checks": checks}

@@ -1,0 +1,86 @@
+"""`{prefix}/discovery`: the services a caller may use, and their health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from app.auth.dependencies import CurrentPrincipal
+from app.auth.principal import Principal
+from app.core import envelope
+from app.core.envelope import Envelope
+from app.core.errors import ServiceNotFound
+from app.discovery.checker import HealthChecker, ServiceHealth
+from app.proxy.state import ProxyState, ServiceRuntime
+
+router = APIRouter(prefix="/discovery", tags=["discovery"])
+
+
+class ServiceRead(BaseModel):
+    name: str
+    mode: str
+    description: str | None
+    status: str
+    circuit: str
+    permissions: dict[str, str]
+    can_read: bool
+    can_write: bool
+    path: str
+    base_url: str | None = None  # internal address: admins only
+
+
+class ServiceHealthRead(BaseModel):
+    service: str
+    status: str
+    latency_ms: float | None
+    http_status: int | None
+    checked_at: datetime | None
+
+
+def _usable(principal: Principal, service: ServiceRuntime) -> tuple[bool, bool]:
+    perms = service.config.permissions
+    return principal.can(perms.read), principal.can(perms.write)
+
+
+@router.get("/services", response_model=Envelope[list[ServiceRead]])
+async def list_services(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+    """Services the caller holds a permission for, with mode, status and circuit state."""
+    proxy: ProxyState = request.state.proxy
+    checker: HealthChecker = request.state.health_checker
+    snapshot = checker.snapshot()
+    items = []
+    for name, service in proxy.services.items():
+        can_read, can_write = _usable(principal, service)
+        if not (can_read or can_write):
+            continue
+        items.append(
+            ServiceRead(
+                name=name,
+                mode=service.config.mode,
+                description=service.config.description,
+                status=snapshot[name]["status"],
+                circuit=snapshot[name]["circuit"],
+                permissions=service.config.permissions.model_dump(),
+                can_read=can_read,
+                can_write=can_write,
+                path=f"{proxy.api_prefix}/{name}",
+                base_url=str(service.config.base_url) if principal.is_admin else None,
+            )
+        )
+    return envelope.ok(items)
+
+
+@router.get("/services/{name}/health", response_model=Envelope[ServiceHealthRead])
+async def service_health(
+    name: str, principal: CurrentPrincipal, request: Request
+) -> dict[str, Any]:
+    """The newest health of one service (background checker, or a live probe)."""
+    proxy: ProxyState = request.state.proxy
+    service = proxy.services.get(name)
+    if service is None or not any(_usable(principal, service)):
+        raise ServiceNotFound(details={"service": name})
+    health: ServiceHealth = await request.state.health_checker.current(name)
+    return envelope.ok(health.public())

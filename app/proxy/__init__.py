@@ -1,0 +1,1 @@
+"""The streaming reverse proxy: `{prefix}/{service}/{path}` to the registry's downstreams."""

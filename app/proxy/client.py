@@ -1,0 +1,178 @@
+"""The narrow interface the forwarder talks to, and its httpx-stack (httpcore) implementation.
+
+One connection pool per service, created at start-up with that service's connection limit and
+timeouts, so a slow service exhausts only its own pool. The pool is httpcore's, the transport
+layer under `httpx.AsyncClient`; the client layer on top is skipped on purpose: its cookie jar
+would keep downstream `Set-Cookie`s and replay them for the next user, its default headers
+(`Accept-Encoding`, `User-Agent`) would alter the request, and its URL model re-quotes the raw
+path and query. Swapping in aiohttp means another `UpstreamClient`, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Protocol
+
+import httpcore
+
+from app.registry.schema import ServiceConfig
+
+# Idle keep-alive connections are dropped before common servers drop them (uvicorn: 5 s), so a
+# request rarely lands on a connection the downstream is closing.
+KEEPALIVE_EXPIRY = 4.0
+
+Body = bytes | AsyncIterable[bytes] | None
+
+
+class UpstreamError(Exception):
+    """A transport failure talking to a downstream."""
+
+
+class UpstreamConnectError(UpstreamError):
+    """No connection could be made: nothing reached the downstream."""
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """Connect, read, write or pool timeout."""
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The connection broke or the downstream spoke invalid HTTP (something may have arrived)."""
+
+
+class UpstreamResponse(Protocol):
+    """A downstream response whose body has not been read yet."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]  # names as sent by the downstream (any case)
+
+    def body(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk as it arrives; raises `UpstreamError` subclasses."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection (closing it when the body was not read to the end)."""
+        ...
+
+
+class UpstreamClient(Protocol):
+    """Sends one request to a fixed origin; `target` is the raw path and query."""
+
+    async def send(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: Body
+    ) -> UpstreamResponse:
+        """Send the request (streaming `body`) and return once the response headers arrived."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        ...
+
+
+def _translate(exc: Exception) -> UpstreamError:
+    if isinstance(exc, httpcore.TimeoutException):
+        return UpstreamTimeoutError(type(exc).__name__)
+    if isinstance(exc, httpcore.ConnectError):
+        return UpstreamConnectError(type(exc).__name__)
+    return UpstreamProtocolError(type(exc).__name__)
+
+
+_TRANSPORT_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+)
+
+
+class HttpcoreResponse:
+    """`UpstreamResponse` over an httpcore response."""
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: httpcore.Response) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = response.headers
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The body chunks, with transport errors translated."""
+        stream = self._response.stream
+        assert isinstance(stream, AsyncIterable)
+        try:
+            async for chunk in stream:
+                yield chunk
+        except _TRANSPORT_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    async def aclose(self) -> None:
+        """Close the httpcore response."""
+        await self._response.aclose()
+
+
+class HttpcoreUpstreamClient:
+    """`UpstreamClient` over one httpcore connection pool."""
+
+    def __init__(
+        self,
+        *,
+        scheme: str,
+        host: str,
+        port: int,
+        max_connections: int,
+        connect: float,
+        read: float,
+        write: float,
+        pool: float,
+    ) -> None:
+        self._scheme = scheme.encode("ascii")
+        self._host = host.encode("idna") if not host.isascii() else host.encode("ascii")
+        self._port = port
+        self._timeouts = {"connect": connect, "read": read, "write": write, "pool": pool}
+        self._extensions = {"timeout": self._timeouts}
+        self._pool = httpcore.AsyncConnectionPool(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+            http1=True,
+            http2=False,
+            retries=0,  # the forwarder decides what may be retried
+        )
+
+    @classmethod
+    def for_service(cls, config: ServiceConfig) -> HttpcoreUpstreamClient:
+        """A pool sized and timed as the registry says for this service."""
+        url = config.base_url
+        host = (url.host or "").strip("[]")  # IPv6 literals connect without brackets
+        t = config.timeouts
+        return cls(
+            scheme=url.scheme,
+            host=host,
+            port=url.port or (443 if url.scheme == "https" else 80),
+            max_connections=config.max_connections,
+            connect=t.connect,
+            read=t.read,
+            write=t.write,
+            pool=t.pool,
+        )
+
+    async def send(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: Body
+    ) -> HttpcoreResponse:
+        """Send through the pool; translate transport errors."""
+        request = httpcore.Request(
+            method,
+            httpcore.URL(scheme=self._scheme, host=self._host, port=self._port, target=target),
+            headers=headers,
+            content=body,
+            extensions=self._extensions,
+        )
+        try:
+            response = await self._pool.handle_async_request(request)
+        except _TRANSPORT_ERRORS as exc:
+            raise _translate(exc) from exc
+        return HttpcoreResponse(response)
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        await self._pool.aclose()

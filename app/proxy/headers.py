@@ -1,0 +1,152 @@
+"""Header rules for both directions, as byte sets computed once at import.
+
+Outbound, the client's credentials and anything that claims to describe the user or the
+network path are dropped: Studio alone states who is calling (`X-User-*`), from where
+(`X-Forwarded-*`) and with which service credentials (`Authorization`). `Accept-Encoding` is
+dropped too, so downstreams answer uncompressed and JSON can be put in the envelope.
+Inbound, cookies and the downstream's own auth challenge never reach the browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from app.core.errors import BadRequest
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+HOP_BY_HOP = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    )
+)
+OUTBOUND_DROP = HOP_BY_HOP | frozenset(
+    (
+        b"authorization",
+        b"cookie",
+        b"host",
+        b"forwarded",
+        b"x-real-ip",
+        b"x-request-id",
+        b"content-length",  # re-stated by the forwarder from what it actually sends
+        b"expect",  # the ASGI server already answered 100-continue
+        b"accept-encoding",
+    )
+)
+OUTBOUND_DROP_PREFIXES = (b"x-user-", b"x-forwarded-")
+INBOUND_DROP = HOP_BY_HOP | frozenset(
+    (
+        b"set-cookie",
+        b"set-cookie2",
+        b"www-authenticate",  # a Basic challenge would make the browser prompt for a password
+        b"server",
+        b"date",  # the ASGI server sets its own
+        b"x-request-id",  # Studio's id is the one the client sees
+    )
+)
+_IDENTITY = (b"", b"identity")
+
+
+@dataclass(slots=True)
+class ClientHeaders:
+    """The client's headers that may travel on, and the request framing they declared."""
+
+    forward: RawHeaders
+    host: bytes | None
+    content_length: int | None
+    chunked: bool
+
+
+@dataclass(slots=True)
+class DownstreamHeaders:
+    """The downstream's headers that may reach the client, and what the body is."""
+
+    forward: RawHeaders
+    media: bytes  # lower-case media type without parameters; b"" when absent
+    content_length: int | None
+    encoded: bool  # a content-encoding other than identity
+
+
+def _tokens(value: bytes) -> set[bytes]:
+    return {token.strip().lower() for token in value.split(b",") if token.strip()}
+
+
+def outbound(headers: Iterable[tuple[bytes, bytes]]) -> ClientHeaders:
+    """Filter the client's (lower-case, ASGI) headers for the downstream."""
+    forward: RawHeaders = []
+    host: bytes | None = None
+    length: bytes | None = None
+    chunked = False
+    named: set[bytes] | None = None
+    for name, value in headers:
+        if name in OUTBOUND_DROP or name.startswith(OUTBOUND_DROP_PREFIXES):
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"host":
+                host = value
+            elif name == b"connection":
+                named = _tokens(value) if named is None else named | _tokens(value)
+            continue
+        forward.append((name, value))
+    if named:
+        forward = [(n, v) for n, v in forward if n not in named]
+    content_length: int | None = None
+    if length is not None:
+        if not length.strip().isdigit():
+            raise BadRequest("Content-Length is not a number")
+        content_length = int(length)
+    return ClientHeaders(forward, host, content_length, chunked)
+
+
+def inbound(
+    headers: Iterable[tuple[bytes, bytes]], location: tuple[bytes, bytes] | None = None
+) -> DownstreamHeaders:
+    """Filter the downstream's headers for the client; `location` = (internal, public) prefix."""
+    forward: RawHeaders = []
+    media = b""
+    length: int | None = None
+    encoded = False
+    named: set[bytes] | None = None
+    for raw_name, value in headers:
+        name = raw_name.lower()
+        if name in INBOUND_DROP:
+            if name == b"connection":
+                named = _tokens(value)
+            continue
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+        elif name == b"content-length":
+            length = int(value) if value.isdigit() else None
+        elif name == b"content-encoding":
+            encoded = value.strip().lower() not in _IDENTITY
+        elif name == b"location" and location is not None:
+            value = _rewrite_location(value, *location)
+        forward.append((name, value))
+    if named:
+        forward = [(n, v) for n, v in forward if n not in named]
+    return DownstreamHeaders(forward, media, length, encoded)
+
+
+def _rewrite_location(value: bytes, internal: bytes, public: bytes) -> bytes:
+    # A redirect to the service's own base URL must not reveal the internal address.
+    if value.startswith(internal):
+        rest = value[len(internal) :]
+        if not rest or rest[:1] in (b"/", b"?", b"#"):
+            return public + (rest if rest[:1] == b"/" else b"/" + rest)
+    return value
+
+
+def is_json(media: bytes) -> bool:
+    """`application/json` or any `+json` media type."""
+    return media == b"application/json" or media.endswith(b"+json")

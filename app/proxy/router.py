@@ -1,0 +1,75 @@
+"""`ANY {prefix}/{service}/{path}`: one lean route in front of the forwarder.
+
+A plain Starlette `BaseRoute`, not an `APIRoute`: no dependency solving, no request model, no
+response class on the hot path. It answers FULL only for services in the registry; for any
+other name it answers PARTIAL, so Studio's own routes under the prefix (which come first or
+later, either way) still win, and only a path nobody else claims becomes SERVICE_NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Scope, Send
+
+from app.core.config import Settings
+from app.core.errors import ServiceNotFound, StudioError
+from app.proxy import forwarder
+from app.proxy.state import STATE_KEY, ProxyState, ServiceRuntime
+
+_SERVICE = "studio.proxy.service"
+_NAME = "studio.proxy.name"
+
+
+class ProxyRoute(BaseRoute):
+    """Matches `{prefix}/{service}/...` and hands the request to the forwarder."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.path = f"{prefix}/{{service}}/{{path:path}}"
+        self.name = "proxy"
+        self._start = prefix + "/"
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """FULL for a registry service, PARTIAL for another name under the prefix."""
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root + "/"):
+            path = path[len(root) :]
+        if not path.startswith(self._start):
+            return Match.NONE, {}
+        name, sep, _ = path[len(self._start) :].partition("/")
+        if not sep or not name:
+            return Match.NONE, {}
+        state = scope.get("state")
+        proxy: ProxyState | None = state.get(STATE_KEY) if state else None
+        service = proxy.services.get(name) if proxy is not None else None
+        if service is None:
+            return Match.PARTIAL, {_SERVICE: None, _NAME: name}
+        return Match.FULL, {_SERVICE: service}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        """Proxied paths are not named routes."""
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Forward, rendering any refusal as the error envelope."""
+        service: ServiceRuntime | None = scope.get(_SERVICE)
+        try:
+            if service is None:
+                raise ServiceNotFound(details={"service": scope.get(_NAME)})
+            await forwarder.forward(scope["state"][STATE_KEY], service, scope, receive, send)
+        except StudioError as exc:
+            await forwarder.render_error(scope, send, exc)
+        except forwarder.ClientGone:
+            return
+
+
+def include_proxy(app: FastAPI, settings: Settings) -> None:
+    """Mount the proxy under `API_PREFIX`; call it after the other routers."""
+    app.router.routes.append(ProxyRoute(settings.api_prefix))

@@ -1,0 +1,190 @@
+"""Everything the proxy needs per service, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from app.core.errors import CredentialsUnavailable
+from app.core.logging import get_logger
+from app.credentials.base import BasicCredentials, CredentialProvider
+from app.proxy.breaker import BreakerState, CircuitBreaker
+from app.proxy.client import HttpcoreUpstreamClient, UpstreamClient
+from app.proxy.routing import CompiledRoutes
+from app.registry.schema import RegistryConfig, ServiceConfig
+
+log = get_logger("studio.proxy")
+
+STATE_KEY = "proxy"  # lifespan state key (request.state.proxy)
+# JSON bodies up to this size are read whole to be put in the envelope; larger ones pass raw.
+JSON_ENVELOPE_CAP = 8 * 1024 * 1024
+
+ClientFactory = Callable[[str, ServiceConfig], UpstreamClient]
+
+
+def _default_client(_: str, config: ServiceConfig) -> UpstreamClient:
+    return HttpcoreUpstreamClient.for_service(config)
+
+
+@dataclass(eq=False, slots=True)
+class ServiceRuntime:
+    """One downstream: its pool, breaker, routes, credentials and precomputed byte strings."""
+
+    name: str
+    config: ServiceConfig
+    client: UpstreamClient
+    breaker: CircuitBreaker
+    routes: CompiledRoutes
+    provider: CredentialProvider | None
+    raw_prefix: bytes  # b"/api/v1/nexus/": what the raw client path must start with
+    base_path: bytes  # the base URL's path without trailing `/`, e.g. b"/orchestrator"
+    host_header: bytes
+    location: tuple[bytes, bytes]  # (internal base URL, public prefix) for redirects
+    max_body_bytes: int
+    _auth: tuple[BasicCredentials, bytes] | None = None
+
+    async def authorization(
+        self, refresh: bool = False
+    ) -> tuple[BasicCredentials | None, bytes | None]:
+        """The service credentials and their header value; `CredentialsUnavailable` on failure."""
+        if self.provider is None:
+            return None, None
+        try:
+            creds = await (self.provider.refresh() if refresh else self.provider.get())
+        except Exception as exc:
+            log.warning("credentials unavailable", service=self.name, error=type(exc).__name__)
+            raise CredentialsUnavailable(details={"service": self.name}) from None
+        if creds is None:
+            return None, None
+        cached = self._auth
+        if cached is None or cached[0] != creds:
+            # base64 once per credential version, not once per request
+            cached = (creds, creds.header.encode("latin-1"))
+            self._auth = cached
+        return creds, cached[1]
+
+
+@dataclass(eq=False)
+class ProxyState:
+    """The proxy's start-up product; lives in the lifespan state under `proxy`."""
+
+    services: dict[str, ServiceRuntime]
+    api_prefix: str
+    json_cap: int = JSON_ENVELOPE_CAP
+    quotas_enabled: bool = True
+    closed: bool = field(default=False, init=False)
+
+    def breaker_states(self) -> dict[str, BreakerState]:
+        """Each service's circuit state, for discovery and health."""
+        return {name: svc.breaker.state for name, svc in self.services.items()}
+
+    async def aclose(self) -> None:
+        """Close every service's pool."""
+        if self.closed:
+            return
+        self.closed = True
+        for svc in self.services.values():
+            try:
+                await svc.client.aclose()
+            except Exception as exc:  # one bad pool must not keep the others open
+                log.warning("closing upstream pool failed", service=svc.name, error=repr(exc))
+
+
+def _host_header(config: ServiceConfig) -> bytes:
+    url = config.base_url
+    host = url.host or ""
+    default = 443 if url.scheme == "https" else 80
+    return (host if url.port in (None, default) else f"{host}:{url.port}").encode("idna")
+
+
+def build_service(
+    name: str,
+    config: ServiceConfig,
+    provider: CredentialProvider | None,
+    settings: Settings,
+    client_factory: ClientFactory = _default_client,
+    clock: Callable[[], float] | None = None,
+) -> ServiceRuntime:
+    """Compile one service's runtime."""
+    base_path = (config.base_url.path or "").rstrip("/").encode()
+    url = config.base_url
+    origin = f"{url.scheme}://{_host_header(config).decode()}".encode()
+    public = f"{settings.api_prefix}/{name}".encode()
+    breaker_args: dict[str, Any] = {} if clock is None else {"clock": clock}
+    return ServiceRuntime(
+        name=name,
+        config=config,
+        client=client_factory(name, config),
+        breaker=CircuitBreaker(
+            name,
+            config.circuit_breaker.failure_threshold,
+            config.circuit_breaker.open_seconds,
+            **breaker_args,
+        ),
+        routes=CompiledRoutes(name, config),
+        provider=provider,
+        raw_prefix=public + b"/",
+        base_path=base_path,
+        host_header=_host_header(config),
+        location=(origin + base_path, public),
+        max_body_bytes=config.max_body_bytes,
+    )
+
+
+def build_proxy_state(
+    registry: RegistryConfig,
+    providers: Mapping[str, CredentialProvider],
+    settings: Settings,
+    *,
+    client_factory: ClientFactory = _default_client,
+    json_cap: int = JSON_ENVELOPE_CAP,
+    clock: Callable[[], float] | None = None,
+) -> ProxyState:
+    """Clients, breakers, compiled routes and providers for every registry service."""
+    services = {
+        name: build_service(name, config, providers.get(name), settings, client_factory, clock)
+        for name, config in registry.services.items()
+    }
+    return ProxyState(
+        services=services,
+        api_prefix=settings.api_prefix,
+        json_cap=json_cap,
+        quotas_enabled=settings.rate_limit_enabled,
+    )
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+@asynccontextmanager
+async def proxy_components(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
+    """Start-up hook: build the proxy (registry and providers reused if present), close at exit."""
+    settings: Settings = state["settings"]
+    registry: RegistryConfig | None = state.get("registry")
+    if registry is None:
+        from app.registry.loader import load_registry
+
+        registry = await _maybe_await(load_registry(settings))
+        state["registry"] = registry
+    assert registry is not None
+    providers: Mapping[str, CredentialProvider] | None = state.get("credential_providers")
+    if providers is None:
+        from app.credentials.factory import build_providers
+
+        providers = await _maybe_await(build_providers(registry, settings))
+        state["credential_providers"] = providers
+    assert providers is not None
+    proxy = build_proxy_state(registry, providers, settings)
+    state[STATE_KEY] = proxy
+    log.info("proxy ready", services=sorted(proxy.services))
+    try:
+        yield
+    finally:
+        await proxy.aclose()

@@ -1,0 +1,83 @@
+"""The proxy inside the real application (`create_app`): middleware stack, routing order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from app import startup
+from app.core.config import Settings
+from app.main import create_app
+from app.proxy.router import ProxyRoute, include_proxy
+from app.proxy.state import STATE_KEY, build_proxy_state, proxy_components
+from app.registry.schema import RegistryConfig
+from tests.proxy.conftest import Fakes, StaticProvider, bearer, default_registry
+from tests.support import StateApp, free_port
+
+
+@pytest.fixture
+async def real_app(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    for fake in fakes.all():
+        fake.reset()
+    # The metrics sampler can swallow its cancellation when shutdown catches it mid-SCAN, and
+    # then the lifespan waits out its 30 s sleep; it has nothing to do with the proxy.
+    monkeypatch.setattr(
+        startup, "HOOKS", [hook for hook in startup.HOOKS if hook.__name__ != "metrics_sampler"]
+    )
+    app = create_app(settings)
+    if not any(isinstance(route, ProxyRoute) for route in app.router.routes):
+        include_proxy(app, settings)  # until app/routers.py mounts it
+    registry = RegistryConfig.model_validate(default_registry(fakes, free_port(), free_port()))
+    providers: dict[str, Any] = {name: StaticProvider() for name in registry.services}
+    async with AsyncExitStack() as stack:
+        state = await stack.enter_async_context(app.router.lifespan_context(app))
+        if STATE_KEY in state:  # the start-up hook built one from config/services.yaml
+            await state[STATE_KEY].aclose()
+            state[STATE_KEY] = build_proxy_state(registry, providers, settings)
+        else:
+            state["registry"], state["credential_providers"] = registry, providers
+            await stack.enter_async_context(proxy_components(app, state))
+        stack.push_async_callback(state[STATE_KEY].aclose)
+        transport = httpx.ASGITransport(app=StateApp(app, state), client=("127.0.0.1", 5000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://studio.test")
+        await stack.enter_async_context(client)
+        yield client
+
+
+async def test_proxied_json_is_enveloped_once(real_app: httpx.AsyncClient, fakes: Fakes) -> None:
+    r = await real_app.get("/api/v1/zen/hello?q=1", headers=bearer("admin"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"success", "message", "error", "result"}
+    assert body["result"]["path"] == "/hello"
+    assert body["result"]["query"] == "q=1"
+    assert r.headers["x-request-id"]
+    assert len(fakes.zen.calls("/hello")) == 1
+
+
+async def test_errors_and_raw_bodies_through_the_real_stack(real_app: httpx.AsyncClient) -> None:
+    r = await real_app.get("/api/v1/nexus/v2/jobs/1/progress", headers=bearer("admin"))
+    assert "success" not in r.json()  # envelope: false is not re-wrapped by the safety net
+    r = await real_app.get("/api/v1/nexus/nope", headers=bearer("admin"))
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "ROUTE_NOT_FOUND"
+    r = await real_app.get("/api/v1/unknown/x", headers=bearer("admin"))
+    assert r.json()["error"]["code"] == "SERVICE_NOT_FOUND"
+    r = await real_app.get("/api/v1/zen/text", headers=bearer("admin"))
+    assert r.text == "plain text from zen"
+
+
+async def test_studio_routes_under_the_prefix_are_not_shadowed(
+    real_app: httpx.AsyncClient,
+) -> None:
+    r = await real_app.get("/api/v1/health")
+    assert r.status_code in (200, 503)
+    assert "checks" in (r.json()["result"] or r.json()["error"]["details"])
+    r = await real_app.get("/api/v1/auth/login")  # a POST route: 405, not SERVICE_NOT_FOUND
+    assert r.status_code == 405
