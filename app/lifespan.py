@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.logging import get_logger
 from app.core.redis import close_redis, create_redis
+from app.observability import tracing
 
 log = get_logger("studio.lifespan")
 
@@ -36,6 +37,7 @@ def build_lifespan(settings: Settings) -> Any:
                 "redis": redis,
                 **build_auth_state(settings, redis),
             }
+            untrace = tracing.instrument_clients(app, engine)
             async with _extensions(app, state):
                 app.state.studio = state  # for code outside a request (tests, CLI)
                 log.info(
@@ -45,6 +47,7 @@ def build_lifespan(settings: Settings) -> Any:
                     database=engine.dialect.name,
                 )
                 yield state
+            untrace()
         finally:
             await close_redis(redis)
             await engine.dispose()

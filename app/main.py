@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from app import routers
@@ -13,6 +15,7 @@ from app.core.envelope import EnvelopeResponse
 from app.core.logging import configure_logging
 from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
 from app.lifespan import build_lifespan
+from app.observability import tracing
 from app.observability.metrics import MetricsMiddleware
 
 OPENAPI_PATH = "/openapi.json"
@@ -29,8 +32,8 @@ def proxied_prefixes(settings: Settings) -> tuple[str, ...]:
     return tuple(f"{settings.api_prefix}/{name}/" for name in registry.services)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build Studio for the given (or the process) settings."""
+def create_app(settings: Settings | None = None, tracer_provider: Any = None) -> FastAPI:
+    """Build Studio for the given (or the process) settings; traced when OTel is configured."""
     settings = settings or settings_or_exit()
     configure_logging(settings)
     docs = settings.show_docs
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trust_forwarded_proto=bool(settings.trusted_proxies),
     )
     app.add_middleware(MetricsMiddleware)
+    tracing.instrument_app(app, tracer_provider)  # inside the request context: ids in spans
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
     return app
 

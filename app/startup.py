@@ -58,7 +58,6 @@ async def discovery_components(app: FastAPI, state: dict[str, Any]) -> AsyncIter
     if settings.service_health_check_enabled:
         checker.start()
     state["health_checker"] = checker
-    state["service_health"] = checker.snapshot
     STATE.breakers = state["proxy"].breaker_states
     try:
         yield

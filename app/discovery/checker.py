@@ -96,6 +96,14 @@ class HealthChecker:
             }
         return out
 
+    async def overview(self) -> dict[str, dict[str, Any]]:
+        """Every service's status and circuit: the checker's results, or live probes (cached)."""
+        if self._task is None:
+            await asyncio.gather(
+                *(self.current(n) for n in self.proxy.services), return_exceptions=True
+            )
+        return self.snapshot()
+
     async def _loop(self) -> None:
         while not self._stop.is_set():
             await asyncio.gather(

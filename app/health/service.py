@@ -36,12 +36,25 @@ async def probe_redis(redis: Any) -> dict[str, Any]:
     return await _timed(ping)
 
 
+async def _services(checker: Any) -> dict[str, Any] | None:
+    if checker is None:
+        return None
+    try:
+        return await asyncio.wait_for(checker.overview(), PROBE_TIMEOUT * 3)
+    except TimeoutError:
+        return checker.snapshot()  # type: ignore[no-any-return]
+
+
 async def readiness(state: Any) -> tuple[bool, dict[str, Any]]:
     """Probe PostgreSQL and Redis concurrently; ready when both answer."""
-    database, redis = await asyncio.gather(probe_database(state.engine), probe_redis(state.redis))
+    checker = getattr(state, "health_checker", None)  # set by the discovery start-up hook
+    database, redis, services = await asyncio.gather(
+        probe_database(state.engine),
+        probe_redis(state.redis),
+        _services(checker),
+    )
     checks: dict[str, Any] = {"database": database, "redis": redis}
     ready = database["status"] == "up" and redis["status"] == "up"
-    services = getattr(state, "service_health", None)  # set by the discovery start-up hook
     if services is not None:
-        checks["services"] = services()
+        checks["services"] = services  # reported; a down downstream does not make Studio unready
     return ready, {"status": "ok" if ready else "unavailable", "checks": checks}

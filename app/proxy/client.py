@@ -126,7 +126,7 @@ class HttpcoreUpstreamClient:
         pool: float,
     ) -> None:
         self._scheme = scheme.encode("ascii")
-        self._host = host.encode("idna") if not host.isascii() else host.encode("ascii")
+        self._host = host.encode("ascii")  # pydantic already gives IDNs in punycode
         self._port = port
         self._timeouts = {"connect": connect, "read": read, "write": write, "pool": pool}
         self._extensions = {"timeout": self._timeouts}

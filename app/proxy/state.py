@@ -28,7 +28,7 @@ JSON_ENVELOPE_CAP = 8 * 1024 * 1024
 ClientFactory = Callable[[str, ServiceConfig], UpstreamClient]
 
 
-def _default_client(_: str, config: ServiceConfig) -> UpstreamClient:
+def default_client(_: str, config: ServiceConfig) -> UpstreamClient:
     return HttpcoreUpstreamClient.for_service(config)
 
 
@@ -100,7 +100,7 @@ def _host_header(config: ServiceConfig) -> bytes:
     url = config.base_url
     host = url.host or ""
     default = 443 if url.scheme == "https" else 80
-    return (host if url.port in (None, default) else f"{host}:{url.port}").encode("idna")
+    return (host if url.port in (None, default) else f"{host}:{url.port}").encode("ascii")
 
 
 def build_service(
@@ -108,7 +108,7 @@ def build_service(
     config: ServiceConfig,
     provider: CredentialProvider | None,
     settings: Settings,
-    client_factory: ClientFactory = _default_client,
+    client_factory: ClientFactory = default_client,
     clock: Callable[[], float] | None = None,
 ) -> ServiceRuntime:
     """Compile one service's runtime."""
@@ -142,7 +142,7 @@ def build_proxy_state(
     providers: Mapping[str, CredentialProvider],
     settings: Settings,
     *,
-    client_factory: ClientFactory = _default_client,
+    client_factory: ClientFactory = default_client,
     json_cap: int = JSON_ENVELOPE_CAP,
     clock: Callable[[], float] | None = None,
 ) -> ProxyState:
@@ -181,7 +181,15 @@ async def proxy_components(app: FastAPI, state: dict[str, Any]) -> AsyncIterator
         providers = await _maybe_await(build_providers(registry, settings))
         state["credential_providers"] = providers
     assert providers is not None
-    proxy = build_proxy_state(registry, providers, settings)
+    provider = getattr(app.state, "tracer_provider", None)
+    if provider is not None:
+        from app.observability.tracing import traced_client_factory
+
+        proxy = build_proxy_state(
+            registry, providers, settings, client_factory=traced_client_factory(provider)
+        )
+    else:
+        proxy = build_proxy_state(registry, providers, settings)
     state[STATE_KEY] = proxy
     log.info("proxy ready", services=sorted(proxy.services))
     try:

@@ -93,9 +93,7 @@ async def update_user(
     if not user.is_active:
         await auth.sessions.revoke_all(str(user.id))
     elif before["roles"] != new_roles:
-        await auth.sessions.update_grants(
-            str(user.id), new_roles, rbac.permissions_of(user.roles)
-        )
+        await auth.sessions.update_grants(str(user.id), new_roles, rbac.permissions_of(user.roles))
     return user
 
 

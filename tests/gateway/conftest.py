@@ -12,7 +12,7 @@ import pytest
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.fakes.server import make_service
+from tests.fakes.server import FakeService, make_service
 from tests.support import StateApp, free_port, live_server
 
 USER, PASSWORD = "svc", "svc-password"
@@ -20,12 +20,18 @@ NAMES = ("nexus", "zen", "agents", "ingestion")
 
 
 @pytest.fixture(scope="session")
-async def downstreams() -> AsyncIterator[dict[str, str]]:
-    """The four fakes on free ports, checking Basic Auth."""
+def fake_services() -> dict[str, FakeService]:
+    """The four fakes, checking Basic Auth; they record what they receive."""
+    return {name: make_service(name, USER, PASSWORD) for name in NAMES}
+
+
+@pytest.fixture(scope="session")
+async def downstreams(fake_services: dict[str, FakeService]) -> AsyncIterator[dict[str, str]]:
+    """The fakes served on free ports: name -> base URL."""
     async with AsyncExitStack() as stack:
         urls = {
-            name: await stack.enter_async_context(live_server(make_service(name, USER, PASSWORD)))
-            for name in NAMES
+            name: await stack.enter_async_context(live_server(service))
+            for name, service in fake_services.items()
         }
         yield urls
 
@@ -38,24 +44,25 @@ def gateway(
 ) -> Callable[..., Any]:
     """`async with gateway(down=("ingestion",), **settings) as (client, state)`."""
 
-    def build(down: tuple[str, ...] = (), **overrides: Any) -> Any:
+    def build(down: tuple[str, ...] = (), tracer_provider: Any = None, **overrides: Any) -> Any:
         for name in NAMES:
             url = f"http://127.0.0.1:{free_port()}" if name in down else downstreams[name]
             monkeypatch.setenv(f"{name.upper()}_URL", url)
             monkeypatch.setenv(f"{name.upper()}_SERVICE_USER", USER)
             monkeypatch.setenv(f"{name.upper()}_SERVICE_PASSWORD", PASSWORD)
         settings = make_settings(**overrides)
-        return _Running(settings)
+        return _Running(settings, tracer_provider)
 
     return build
 
 
 class _Running:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tracer_provider: Any = None) -> None:
         self.settings = settings
+        self.tracer_provider = tracer_provider
 
     async def __aenter__(self) -> tuple[httpx.AsyncClient, dict[str, Any]]:
-        self.app = create_app(self.settings)
+        self.app = create_app(self.settings, tracer_provider=self.tracer_provider)
         self.lifespan = self.app.router.lifespan_context(self.app)
         state = await self.lifespan.__aenter__()
         transport = httpx.ASGITransport(app=StateApp(self.app, state), client=("127.0.0.1", 4242))
