@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run fakes test test-browser lint lint-deploy format bench clean
+.PHONY: install run run-with-fakes fakes test test-browser lint lint-deploy format bench clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -21,6 +21,17 @@ run: install ## Migrate and serve on $(HOST):$(PORT) (embedded SQLite + Redis st
 	$(UV) run --frozen studio migrate
 	@$(UV) run --frozen studio hint
 	$(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
+
+FAKE_CREDS = $(foreach s,NEXUS ZEN AGENTS INGESTION,$(s)_SERVICE_USER=studio $(s)_SERVICE_PASSWORD=studio-dev-password)
+
+fakes: install ## The four fake downstreams on 127.0.0.1:9101-9104 (Basic Auth studio/studio-dev-password)
+	$(UV) run --frozen python -m tests.fakes
+
+run-with-fakes: install ## Like `run`, with the fake downstreams started beside it
+	$(UV) run --frozen studio migrate
+	@$(UV) run --frozen python -m tests.fakes & fakes=$$!; \
+	  trap 'kill $$fakes 2>/dev/null' EXIT INT TERM; \
+	  env $(FAKE_CREDS) $(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
 
 test: install ## The whole suite (real PostgreSQL and Redis when they answer)
 	$(UV) run --frozen pytest

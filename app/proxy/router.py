@@ -24,6 +24,9 @@ _SERVICE = "studio.proxy.service"
 _NAME = "studio.proxy.name"
 
 
+ROUTE_LABEL = "studio.route_label"  # read by the metrics middleware
+
+
 class ProxyRoute(BaseRoute):
     """Matches `{prefix}/{service}/...` and hands the request to the forwarder."""
 
@@ -32,6 +35,7 @@ class ProxyRoute(BaseRoute):
         self.path = f"{prefix}/{{service}}/{{path:path}}"
         self.name = "proxy"
         self._start = prefix + "/"
+        self._labels: dict[str, str] = {}  # metrics route label per service, built once
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         """FULL for a registry service, PARTIAL for another name under the prefix."""
@@ -51,7 +55,10 @@ class ProxyRoute(BaseRoute):
         service = proxy.services.get(name) if proxy is not None else None
         if service is None:
             return Match.PARTIAL, {_SERVICE: None, _NAME: name}
-        return Match.FULL, {_SERVICE: service}
+        label = self._labels.get(name)
+        if label is None:
+            label = self._labels.setdefault(name, f"{self.prefix}/{name}/{{path}}")
+        return Match.FULL, {_SERVICE: service, ROUTE_LABEL: label}
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         """Proxied paths are not named routes."""

@@ -91,6 +91,18 @@ async def test_cors_allows_listed_origins_with_credentials(edge_client: Callable
         assert "access-control-allow-origin" not in evil.headers
         other = await c.get("/health", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+        # Preflights carry no token: authenticated and proxied routes must still pass them.
+        for path in ("/api/v1/auth/me", "/api/v1/zen/chat/stream", "/api/v1/admin/users"):
+            authed = await c.options(
+                path,
+                headers={
+                    "Origin": ORIGIN,
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "authorization",
+                },
+            )
+            assert authed.status_code == 200, path
+            assert authed.headers["access-control-allow-origin"] == ORIGIN
 
 
 async def test_oversized_headers_are_431(edge_client: Callable[..., Any]) -> None:

@@ -66,3 +66,20 @@ async def test_background_checker_feeds_readiness_and_stops(gateway: Any) -> Non
         assert services["agents"]["status"] == "down"
         checker = state["health_checker"]
     assert checker._task is not None and checker._task.done()  # stopped with the app
+
+
+async def test_metrics_count_proxied_requests_by_service(gateway: Any) -> None:
+    async with gateway() as (client, state):
+        viewer = await account(client, state)
+        for _ in range(3):
+            assert (await client.get(f"{API}/zen/anything", headers=viewer)).status_code == 200
+        text = (await client.get("/metrics")).text
+    line = next(
+        ln
+        for ln in text.splitlines()
+        if ln.startswith("studio_http_requests_total{")
+        and 'route="/api/v1/zen/{path}"' in ln
+        and 'status="200"' in ln
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 3
+    assert 'studio_circuit_breaker_open{service="zen"} 0.0' in text
