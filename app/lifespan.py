@@ -35,6 +35,7 @@ def build_lifespan(settings: Settings) -> Any:
                 "engine": engine,
                 "sessions": create_sessionmaker(engine),
                 "redis": redis,
+                "registry": app.state.registry,
                 **build_auth_state(settings, redis),
             }
             untrace = tracing.instrument_clients(app, engine)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,18 +18,14 @@ from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
 from app.lifespan import build_lifespan
 from app.observability import tracing
 from app.observability.metrics import MetricsMiddleware
+from app.registry.loader import RegistryError, load_registry
+from app.registry.schema import RegistryConfig
 
 OPENAPI_PATH = "/openapi.json"
 
 
-def proxied_prefixes(settings: Settings) -> tuple[str, ...]:
+def proxied_prefixes(settings: Settings, registry: RegistryConfig) -> tuple[str, ...]:
     """Paths whose bodies the forwarder limits per service (they stream, often large)."""
-    from app.registry.loader import RegistryError, load_registry
-
-    try:
-        registry = load_registry(settings)
-    except RegistryError:
-        return ()  # reported, and fatal, when the lifespan loads it
     return tuple(f"{settings.api_prefix}/{name}/" for name in registry.services)
 
 
@@ -49,6 +46,7 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
     )
     app.state.settings = settings
+    app.state.registry = registry = load_registry(settings)  # a bad file stops start-up here
     handlers.install(app)
     routers.include(app, settings)
     # Added inner first: RequestContext ends up outermost, so every response gets its id.
@@ -57,7 +55,7 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         RequestLimitsMiddleware,
         max_header_bytes=settings.max_request_header_bytes,
         max_body_bytes=settings.max_json_body_bytes,
-        exempt_prefixes=proxied_prefixes(settings),
+        exempt_prefixes=proxied_prefixes(settings, registry),
     )
     if settings.cors_allow_origins:
         app.add_middleware(cors_middleware, settings=settings)
@@ -75,7 +73,11 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
 def __getattr__(name: str) -> FastAPI:
     # `app.main:app` is built on first access, so importing this module has no side effects.
     if name == "app":
-        application = create_app()
+        try:
+            application = create_app()
+        except RegistryError as exc:
+            print(f"Studio service registry is invalid: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -44,9 +44,6 @@ async def metrics_sampler(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[
         await asyncio.wait({task}, timeout=5)
 
 
-HOOKS: list[Hook] = [metrics_sampler, proxy_components]
-
-
 @asynccontextmanager
 async def discovery_components(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
     """The downstream health checker (background probes when enabled) and its consumers."""
@@ -65,4 +62,5 @@ async def discovery_components(app: FastAPI, state: dict[str, Any]) -> AsyncIter
         await checker.stop()
 
 
-HOOKS.append(discovery_components)
+# In order of start; they stop in reverse.
+HOOKS: list[Hook] = [metrics_sampler, proxy_components, discovery_components]
