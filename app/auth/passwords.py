@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -20,9 +22,23 @@ CONTEXT = CryptContext(
     argon2__parallelism=1,
 )
 
+HASH_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    # Linux schedules threads individually: hashing yields the CPU to the event loop thread,
+    # so a login storm costs logins latency rather than every other request's.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+
 # A bounded pool of its own: a login storm queues here instead of starving other thread work
 # (SSM calls, DNS) and leaves a core for the event loop.
-_POOL = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="pw")
+_POOL = ThreadPoolExecutor(
+    max_workers=max(1, (os.cpu_count() or 2) - 1),
+    thread_name_prefix="pw",
+    initializer=_lower_priority,
+)
 
 
 async def _run(fn: partial[object]) -> object:
