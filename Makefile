@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run run-with-fakes fakes test test-browser lint lint-deploy format bench clean
+.PHONY: install run run-with-fakes fakes test test-browser lint lint-deploy format bench bench-login clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -58,6 +58,9 @@ lint-deploy: install .tools/groovy/node_modules/.bin/npm-groovy-lint ## Dockerfi
 format: install
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+bench-login: install ## /health latency alone and during a 20-login storm
+	$(UV) run --frozen python -m benchmarks.login_storm
 
 bench: install ## Benchmarks (see BENCHMARKS.md)
 	$(UV) run --frozen python -m benchmarks.login_storm
