@@ -133,6 +133,7 @@ async def test_oversized_bodies_are_413_declared_or_streamed(
         assert small.status_code == 401
 
 
+@pytest.mark.services  # staging needs real PostgreSQL and Redis URLs
 async def test_docs_only_in_dev(make_settings: Callable[..., Settings]) -> None:
     dev = create_app(make_settings())
     assert dev.docs_url == "/docs" and dev.openapi_url == "/openapi.json"

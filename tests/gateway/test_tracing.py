@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -12,6 +13,7 @@ from opentelemetry.trace import SpanKind
 from tests.fakes.server import FakeService
 
 
+@pytest.mark.services  # the PostgreSQL span is the point
 async def test_one_trace_across_every_hop(
     gateway: Any, fake_services: dict[str, FakeService]
 ) -> None:

@@ -17,7 +17,7 @@ from tests.conftest import ROOT, RUN_ID, TEST_SECRET
 from tests.fakes.server import make_service
 from tests.support import free_port, live_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 async def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
