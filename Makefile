@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run run-with-fakes fakes test test-browser lint lint-deploy format bench bench-login clean
+.PHONY: install run run-with-fakes fakes test test-browser ts-check lint lint-deploy format bench bench-login clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -36,8 +36,15 @@ run-with-fakes: install ## Like `run`, with the fake downstreams started beside 
 test: install ## The whole suite (real PostgreSQL and Redis when they answer)
 	$(UV) run --frozen pytest
 
-test-browser: install ## Only the headless-browser tests
+test-browser: install ## Only the headless-browser tests (Debian's /usr/bin/chromium)
 	$(UV) run --frozen pytest -m browser
+
+TS_CLIENT := clients/typescript
+ts-check: install ## Type-check the TypeScript client against the schema of the current code
+	$(UV) run --frozen studio openapi --output $(TS_CLIENT)/openapi.json
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(TS_CLIENT) && npm run --silent generate
+	cd $(TS_CLIENT) && npm run --silent check
 
 lint: install ## ruff (lint and format) and strict mypy
 	$(UV) run --frozen ruff check .
@@ -62,8 +69,9 @@ format: install
 bench-login: install ## /health latency alone and during a 20-login storm
 	$(UV) run --frozen python -m benchmarks.login_storm
 
-bench: install ## Benchmarks (see BENCHMARKS.md)
-	$(UV) run --frozen python -m benchmarks.login_storm
+bench: install ## Studio vs nginx and a naive proxy, SSE, upload RSS, login storm (BENCHMARKS.md)
+	$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache var logs
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache var logs artifacts
+	rm -rf $(TS_CLIENT)/node_modules $(TS_CLIENT)/openapi.json $(TS_CLIENT)/src/schema.d.ts

@@ -140,7 +140,12 @@ def _load_domain_commands() -> None:
         importlib.import_module(module)
 
 
-DOMAIN_COMMANDS: tuple[str, ...] = ("app.auth.cli", "app.audit.cli", "app.registry.cli")
+DOMAIN_COMMANDS: tuple[str, ...] = (
+    "app.auth.cli",
+    "app.audit.cli",
+    "app.registry.cli",
+    "app.core.openapi_cli",
+)
 
 
 if __name__ == "__main__":

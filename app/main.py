@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import routers
-from app.core import handlers
+from app.auth.cookies import CookiePolicy
+from app.core import handlers, openapi
 from app.core.config import Settings, settings_or_exit
 from app.core.edge import RequestLimitsMiddleware, SecurityHeadersMiddleware
 from app.core.edge import cors as cors_middleware
@@ -44,11 +45,16 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         redoc_url="/redoc" if docs else None,
         openapi_url=OPENAPI_PATH if docs else None,
         swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
+        openapi_tags=openapi.TAGS,
     )
     app.state.settings = settings
     app.state.registry = registry = load_registry(settings)  # a bad file stops start-up here
     handlers.install(app)
     routers.include(app, settings)
+    # `studio openapi` works in any stage.
+    openapi.install(
+        app, settings.api_prefix, registry, CookiePolicy.from_settings(settings).session_name
+    )
     # Added inner first: RequestContext ends up outermost, so every response gets its id.
     app.add_middleware(EnvelopeMiddleware, raw_paths=(OPENAPI_PATH, "/metrics"))
     app.add_middleware(

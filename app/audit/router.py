@@ -12,6 +12,7 @@ from app.audit.schemas import AuditEventRead, AuditPage
 from app.core import envelope
 from app.core.db import DbSession
 from app.core.envelope import Envelope
+from app.core.params import NO_NUL
 from app.rbac.dependencies import require
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -22,12 +23,14 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 )
 async def list_audit(
     db: DbSession,
-    actor: Annotated[str | None, Query(max_length=320, description="user id or email")] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[
+        str | None, Query(max_length=320, pattern=NO_NUL, description="user id or email")
+    ] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
 ) -> dict[str, Any]:
     """Audit events filtered by actor, action and time; pass `next_cursor` for the next page."""
     events, next_cursor = await service.search(

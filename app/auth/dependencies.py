@@ -1,4 +1,4 @@
-"""Authentication dependencies: Bearer access token -> Redis session -> Principal."""
+"""Authentication: a Bearer access token or the session cookie -> Redis session -> Principal."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 
+from app.audit.service import AuditContext
+from app.auth import cookies, service
+from app.auth.cookies import CookiePolicy
 from app.auth.principal import Principal
 from app.auth.service import AuthContext
 from app.auth.sessions import SessionStore
 from app.auth.tokens import TokenService
 from app.core.config import Settings
-from app.core.errors import SessionRevoked, Unauthorized
+from app.core.errors import SessionRevoked, TokenInvalid, Unauthorized
 from app.ratelimit.service import RateLimiter
 
 
@@ -27,13 +30,17 @@ def build_auth_state(settings: Settings, redis: Any) -> dict[str, Any]:
         "tokens": tokens,
         "session_store": sessions,
         "auth": AuthContext(tokens=tokens, sessions=sessions),
+        "cookie_policy": CookiePolicy.from_settings(settings),
         "rate_limiter": RateLimiter(redis, settings.redis_key_prefix),
     }
 
 
 def bearer_token(request: Request) -> str:
     """The token of `Authorization: Bearer <token>`; UNAUTHORIZED when absent or another scheme."""
-    header = request.headers.get("authorization")
+    return _bearer(request.headers.get("authorization"))
+
+
+def _bearer(header: str | None) -> str:
     if not header:
         raise Unauthorized()
     scheme, _, token = header.partition(" ")
@@ -43,35 +50,105 @@ def bearer_token(request: Request) -> str:
 
 
 async def authenticate(request: Request) -> Principal:
-    """The caller behind the access token, with permissions from its live session."""
+    """The caller behind the Bearer access token or, without an Authorization header, the
+    session cookie; permissions come from the live session."""
     state = request.state
-    claims = state.tokens.verify(bearer_token(request), "access")
+    header = request.headers.get("authorization")
+    if header is None:  # a Bearer header always wins
+        policy: CookiePolicy | None = request.scope["state"].get("cookie_policy")
+        if policy is not None and policy.has_session_cookie(request):
+            return await _cookie_principal(request, policy)
+    claims = state.tokens.verify(_bearer(header), "access")
     store: SessionStore = state.session_store
     uid, email, roles, perms, _ = await store.principal_fields(claims.sub, claims.sid)
     if uid is None or uid.decode() != claims.sub:
         raise SessionRevoked()
-    principal = Principal(
-        user_id=claims.sub,
+    return _principal(request, claims.sub, claims.sid, email, roles, perms)
+
+
+def _principal(
+    request: Request,
+    user_id: str,
+    sid: str,
+    email: bytes | None,
+    roles: bytes | None,
+    perms: bytes | None,
+) -> Principal:
+    request.scope["state"]["user_id"] = user_id
+    return Principal(
+        user_id=user_id,
         email=(email or b"").decode(),
-        session_id=claims.sid,
+        session_id=sid,
         roles=tuple(r for r in (roles or b"").decode().split(",") if r),
         permissions=frozenset(orjson.loads(perms or b"[]")),
     )
-    request.scope["state"]["user_id"] = claims.sub
-    return principal
 
 
-# Declared for OpenAPI (Swagger's Authorize button); the token is read by `authenticate`.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
+async def _cookie_principal(request: Request, policy: CookiePolicy) -> Principal:
+    """Cookie mode: check the cookie's secret, CSRF on state-changing methods, and renew an
+    expired access grant with the session's own refresh token before answering."""
+    unsafe = request.method not in cookies.SAFE_METHODS
+    if unsafe:  # cheap checks first: a forged request never costs a Redis round trip
+        policy.check_origin(request, required=True)
+        policy.check_token(request, request.cookies.get(policy.csrf_name, "").encode())
+    cookie = policy.session_cookie(request)
+    if cookie is None:
+        raise TokenInvalid("Session cookie is invalid")
+    store: SessionStore = request.state.session_store
+    uid, email, roles, perms, _, mode, csec, csrf, aexp = await store.principal_fields(
+        cookie.user_id, cookie.session_id, store.COOKIE_FIELDS
+    )
+    if uid is None or uid.decode() != cookie.user_id or mode != b"cookie":
+        raise SessionRevoked()
+    if not cookies.secret_matches(cookie, csec):
+        raise TokenInvalid("Session cookie is invalid")
+    if unsafe:
+        policy.check_token(request, csrf)  # bound to the session: a planted cookie fails here
+    request.scope["state"].update(auth_mode="cookie", csrf_token=(csrf or b"").decode())
+    if aexp is None or float(aexp) <= cookies.clock():
+        await _renew(request, cookie.user_id, cookie.session_id)
+    return _principal(request, cookie.user_id, cookie.session_id, email, roles, perms)
+
+
+async def _renew(request: Request, user_id: str, sid: str) -> None:
+    state = request.state
+    async with state.sessions() as db:
+        await service.refresh_cookie_session(
+            db, state.auth, AuditContext.from_request(request), user_id, sid
+        )
+
+
+# Declared for OpenAPI (Swagger's Authorize button and the cookie session); the credentials
+# are read by `authenticate`.
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="auth/token",
+    scheme_name="Bearer",
+    description="`Authorization: Bearer <access token>` from `POST /auth/login` (mode bearer). "
+    "It wins over the session cookie when both are sent.",
+    auto_error=False,
+)
+session_cookie_scheme = APIKeyCookie(
+    name=cookies.SESSION_COOKIE,
+    scheme_name="SessionCookie",
+    description="The HttpOnly session cookie set by `POST /auth/login` with "
+    '`{"mode": "cookie"}` (`__Host-studio_session` outside dev). State-changing requests '
+    "(POST, PUT, PATCH, DELETE) also need `X-CSRF-Token` equal to the `studio_csrf` cookie "
+    "and an allowed `Origin`, else 403 `CSRF_FAILED`.",
+    auto_error=False,
+)
 
 
 async def current_principal(
-    request: Request, _: Annotated[str | None, Depends(oauth2_scheme)] = None
+    request: Request,
+    _: Annotated[str | None, Depends(oauth2_scheme)] = None,
+    __: Annotated[str | None, Depends(session_cookie_scheme)] = None,
 ) -> Principal:
     return await authenticate(request)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+# For a route that calls `authenticate` itself: documents both ways to sign in.
+CREDENTIALS = [Depends(oauth2_scheme), Depends(session_cookie_scheme)]
 
 
 def tokens_of(request: Request) -> TokenService:

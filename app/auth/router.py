@@ -11,9 +11,18 @@ from starlette.responses import Response
 
 from app.audit.service import AuditContext
 from app.auth import service
-from app.auth.dependencies import CurrentPrincipal, bearer_token
+from app.auth.cookies import CookieGrant, CookiePolicy
+from app.auth.dependencies import (
+    CREDENTIALS,
+    CurrentPrincipal,
+    authenticate,
+    bearer_token,
+)
 from app.auth.schemas import (
+    CookieSession,
+    CsrfToken,
     LoginRequest,
+    OAuthError,
     OAuthTokenResponse,
     PasswordChangeRequest,
     RegisterRequest,
@@ -27,7 +36,14 @@ from app.auth.schemas import (
 from app.core import envelope
 from app.core.db import DbSession
 from app.core.envelope import Envelope, RawJSONResponse
-from app.core.errors import InvalidCredentials, NotFound, SessionRevoked, StudioError
+from app.core.errors import (
+    InvalidCredentials,
+    NotFound,
+    SessionRevoked,
+    StudioError,
+    Unauthorized,
+)
+from app.core.openapi import error_responses
 from app.ratelimit.dependencies import enforce
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -40,6 +56,18 @@ def _no_store(request: Request) -> None:
 
 
 router.dependencies.append(Depends(_no_store))
+
+SIGNED_IN = error_responses(401, 503)
+CHANGES = error_responses(401, 403, 503)  # 403: CSRF_FAILED for a cookie session
+
+
+def _policy(request: Request) -> CookiePolicy:
+    return request.state.cookie_policy  # type: ignore[no-any-return]
+
+
+def _set_cookies(response: Response, values: list[str]) -> None:
+    for value in values:
+        response.headers.append("set-cookie", value)
 
 
 def _email_key(email: str) -> str:
@@ -71,7 +99,12 @@ async def _limit_register(request: Request) -> None:
     )
 
 
-@router.post("/register", status_code=201, response_model=Envelope[RegisterResult])
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=Envelope[RegisterResult],
+    responses=error_responses(409, 429, 503),
+)
 async def register(body: RegisterRequest, request: Request, db: DbSession) -> dict[str, Any]:
     """Create an account (role `viewer`)."""
     await _limit_register(request)
@@ -85,9 +118,21 @@ async def register(body: RegisterRequest, request: Request, db: DbSession) -> di
     return envelope.ok({"user": service.user_read(user)}, "Account created")
 
 
-@router.post("/login", response_model=Envelope[TokenPair])
-async def login(body: LoginRequest, request: Request, db: DbSession) -> dict[str, Any]:
-    """Exchange email and password for an access and a refresh token."""
+@router.post(
+    "/login",
+    response_model=Envelope[TokenPair | CookieSession],
+    responses=error_responses(401, 403, 429, 503),
+)
+async def login(
+    body: LoginRequest, request: Request, response: Response, db: DbSession
+) -> dict[str, Any]:
+    """Exchange email and password for an access and a refresh token (`mode: bearer`), or
+    open a cookie session (`mode: cookie`): HttpOnly session cookie, CSRF cookie and token."""
+    grant: CookieGrant | None = None
+    if body.mode == "cookie":
+        # Login CSRF: a foreign page must not log this browser into another account.
+        _policy(request).check_origin(request, required=False)
+        grant = CookieGrant.new()
     await _limit_login(request, body.email)
     pair = await service.login(
         db,
@@ -95,11 +140,27 @@ async def login(body: LoginRequest, request: Request, db: DbSession) -> dict[str
         AuditContext.from_request(request),
         email=body.email,
         password=body.password,
+        cookie=grant,
     )
-    return envelope.ok(pair, "Logged in")
+    if grant is None:
+        return envelope.ok(pair, "Logged in")
+    policy = _policy(request)
+    claims = request.state.tokens.verify(pair.refresh_token, "refresh")
+    _set_cookies(
+        response, policy.set_cookies(grant.cookie_value(claims.sub, claims.sid), grant.csrf)
+    )
+    session = CookieSession(csrf_token=grant.csrf, expires_in=policy.max_age, user=pair.user)
+    return envelope.ok(session, "Logged in")
 
 
-@router.post("/token", response_model=OAuthTokenResponse, include_in_schema=True)
+@router.post(
+    "/token",
+    response_model=OAuthTokenResponse,
+    responses={
+        400: {"model": OAuthError, "description": "RFC 6749 error: `invalid_grant`"},
+        **error_responses(429, 503),
+    },
+)
 async def token(
     request: Request,
     db: DbSession,
@@ -132,7 +193,7 @@ async def token(
     return RawJSONResponse(body.model_dump(), headers=NO_STORE)
 
 
-@router.post("/refresh", response_model=Envelope[TokenPair])
+@router.post("/refresh", response_model=Envelope[TokenPair], responses=SIGNED_IN)
 async def refresh(request: Request, db: DbSession) -> dict[str, Any]:
     """Rotate: a new pair; the presented refresh token never works again."""
     pair = await service.refresh(
@@ -141,14 +202,26 @@ async def refresh(request: Request, db: DbSession) -> dict[str, Any]:
     return envelope.ok(pair, "Tokens refreshed")
 
 
-@router.post("/logout", response_model=Envelope[None])
-async def logout(principal: CurrentPrincipal, request: Request, db: DbSession) -> dict[str, Any]:
-    """End this session; its access and refresh tokens stop working at once."""
+@router.post("/logout", response_model=Envelope[None], responses=CHANGES, dependencies=CREDENTIALS)
+async def logout(request: Request, response: Response, db: DbSession) -> dict[str, Any]:
+    """End this session; its tokens stop working at once, and a session cookie is cleared."""
+    policy = _policy(request)
+    by_cookie = "authorization" not in request.headers and policy.has_session_cookie(request)
+    try:
+        principal = await authenticate(request)
+    except Unauthorized:
+        if not by_cookie:
+            raise
+        # The cookie's session is already gone: still clear the browser's cookies.
+        _set_cookies(response, policy.clear_cookies())
+        return envelope.ok(None, "Logged out")
     await service.logout(db, request.state.auth, AuditContext.from_request(request), principal)
+    if by_cookie:
+        _set_cookies(response, policy.clear_cookies())
     return envelope.ok(None, "Logged out")
 
 
-@router.get("/me", response_model=Envelope[UserRead])
+@router.get("/me", response_model=Envelope[UserRead], responses=SIGNED_IN)
 async def me(principal: CurrentPrincipal, db: DbSession) -> dict[str, Any]:
     """The caller's account, roles and permissions."""
     user = await service.get_user(db, principal.user_id)
@@ -160,11 +233,21 @@ async def me(principal: CurrentPrincipal, db: DbSession) -> dict[str, Any]:
     return envelope.ok(read)
 
 
+@router.get("/csrf", response_model=Envelope[CsrfToken], responses=SIGNED_IN)
+async def csrf(_: CurrentPrincipal, request: Request, response: Response) -> dict[str, Any]:
+    """The cookie session's CSRF token (a front-end on another host cannot read Studio's
+    cookies); the CSRF cookie is set again. Null for a Bearer caller."""
+    token: str | None = request.scope["state"].get("csrf_token")
+    if token:
+        _set_cookies(response, [_policy(request).csrf_cookie(token)])
+    return envelope.ok(CsrfToken(csrf_token=token))
+
+
 def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-@router.get("/sessions", response_model=Envelope[SessionsResult])
+@router.get("/sessions", response_model=Envelope[SessionsResult], responses=SIGNED_IN)
 async def sessions(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     """The caller's live sessions."""
     items = await request.state.session_store.live(principal.user_id)
@@ -185,7 +268,9 @@ async def sessions(principal: CurrentPrincipal, request: Request) -> dict[str, A
     )
 
 
-@router.delete("/sessions/{sid}", response_model=Envelope[None])
+@router.delete(
+    "/sessions/{sid}", response_model=Envelope[None], responses=error_responses(401, 403, 404, 503)
+)
 async def revoke_session(
     sid: str, principal: CurrentPrincipal, request: Request, db: DbSession
 ) -> dict[str, Any]:
@@ -197,7 +282,7 @@ async def revoke_session(
     return envelope.ok(None, "Session revoked")
 
 
-@router.post("/password", response_model=Envelope[dict[str, int]])
+@router.post("/password", response_model=Envelope[dict[str, int]], responses=CHANGES)
 async def change_password(
     body: PasswordChangeRequest, principal: CurrentPrincipal, request: Request, db: DbSession
 ) -> dict[str, Any]:

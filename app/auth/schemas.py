@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -80,6 +80,11 @@ LoginEmail = Annotated[
 class LoginRequest(Strict):
     email: LoginEmail
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    mode: Literal["bearer", "cookie"] = Field(
+        "bearer",
+        description="`bearer`: the tokens are returned. `cookie` (browsers, BFF): Studio keeps "
+        "the tokens and sets an HttpOnly session cookie and a CSRF cookie instead.",
+    )
 
 
 class PasswordChangeRequest(Strict):
@@ -111,6 +116,21 @@ class TokenPair(BaseModel):
     user: UserRead | None = None
 
 
+class CookieSession(BaseModel):
+    """A cookie-mode login: no token leaves Studio; send `csrf_token` as `X-CSRF-Token`."""
+
+    mode: Literal["cookie"] = "cookie"
+    csrf_token: str
+    expires_in: int = Field(description="Seconds until the session cookie expires")
+    user: UserRead
+
+
+class CsrfToken(BaseModel):
+    csrf_token: str | None = Field(
+        description="The cookie session's CSRF token; null for a Bearer caller"
+    )
+
+
 class OAuthTokenResponse(BaseModel):
     """RFC 6749 §5.1, for Swagger's Authorize button."""
 
@@ -118,6 +138,12 @@ class OAuthTokenResponse(BaseModel):
     token_type: str = "bearer"
     expires_in: int
     refresh_token: str
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 §5.2 error body of `POST /auth/token`."""
+
+    error: Literal["invalid_grant"] = "invalid_grant"
 
 
 class SessionRead(BaseModel):

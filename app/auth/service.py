@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.audit.service import Action, AuditContext
-from app.auth import passwords
+from app.auth import cookies, passwords
+from app.auth.cookies import CookieGrant
 from app.auth.models import User
 from app.auth.principal import Principal
 from app.auth.schemas import TokenPair, UserRead, login_email
@@ -24,6 +25,8 @@ from app.core.errors import (
     EmailTaken,
     InvalidCredentials,
     SessionRevoked,
+    TokenExpired,
+    TokenInvalid,
     TokenReused,
 )
 from app.core.logging import get_logger
@@ -104,9 +107,18 @@ async def _audit_alone(
 
 
 async def login(
-    db: AsyncSession, auth: AuthContext, ctx: AuditContext, *, email: str, password: str
+    db: AsyncSession,
+    auth: AuthContext,
+    ctx: AuditContext,
+    *,
+    email: str,
+    password: str,
+    cookie: CookieGrant | None = None,
 ) -> TokenPair:
-    """Verify the password (same cost for unknown emails), open a session, issue tokens."""
+    """Verify the password (same cost for unknown emails), open a session, issue tokens.
+
+    With `cookie`, the session is a cookie-mode one: its refresh token stays in Redis.
+    """
     email = login_email(email)
     user = await find_user(db, email)
     stored = user.password_hash if user else await passwords.DummyHash.get()
@@ -129,8 +141,14 @@ async def login(
     if new_hash:
         user.password_hash = new_hash  # outdated parameters or scheme: upgraded transparently
     user.last_login_at = utcnow()
-    pair = await open_session(auth, user, ctx)
-    audit.record(db, ctx.by(user.id, email), Action.LOGIN, target=str(user.id))
+    pair = await open_session(auth, user, ctx, cookie)
+    audit.record(
+        db,
+        ctx.by(user.id, email),
+        Action.LOGIN,
+        target=str(user.id),
+        details={"mode": "cookie"} if cookie else None,
+    )
     try:
         await db.commit()
     except SQLAlchemyError:
@@ -140,11 +158,22 @@ async def login(
     return pair.model_copy(update={"user": user_read(user)})
 
 
-async def open_session(auth: AuthContext, user: User, ctx: AuditContext) -> TokenPair:
+async def open_session(
+    auth: AuthContext, user: User, ctx: AuditContext, cookie: CookieGrant | None = None
+) -> TokenPair:
     """A new Redis session with the user's permission snapshot, and its first token pair."""
     user_id = str(user.id)
     sid = uuid.uuid4().hex
     refresh = auth.tokens.issue("refresh", user_id=user_id, session_id=sid)
+    extra = None
+    if cookie is not None:
+        extra = {
+            "mode": "cookie",
+            "csec": cookie.secret_hash,
+            "csrf": cookie.csrf,
+            "rtok": refresh.token,
+            "aexp": f"{cookies.clock() + auth.tokens.ttl('access'):.3f}",
+        }
     await auth.sessions.create(
         user_id=user_id,
         email=user.email,
@@ -154,6 +183,7 @@ async def open_session(auth: AuthContext, user: User, ctx: AuditContext) -> Toke
         client_ip=ctx.client_ip,
         user_agent=ctx.user_agent,
         session_id=sid,
+        extra=extra,
     )
     access = auth.tokens.issue("access", user_id=user_id, session_id=sid)
     return TokenPair(
@@ -172,6 +202,8 @@ async def refresh(db: AsyncSession, auth: AuthContext, ctx: AuditContext, token:
     actor = ctx.by(claims.sub, None)
     if outcome == 0:
         raise SessionRevoked()
+    if outcome == -2:
+        raise TokenInvalid()
     if outcome < 0:
         await _audit_best_effort(db, actor, Action.TOKEN_REUSE, claims.sid, "failure")
         raise TokenReused()
@@ -183,6 +215,34 @@ async def refresh(db: AsyncSession, auth: AuthContext, ctx: AuditContext, token:
         expires_in=access.expires_in,
         refresh_expires_in=new.expires_in,
     )
+
+
+async def refresh_cookie_session(
+    db: AsyncSession, auth: AuthContext, ctx: AuditContext, user_id: str, sid: str
+) -> None:
+    """Renew a cookie session's access grant with the refresh token it keeps server-side.
+
+    Parallel requests of one browser may all find the grant expired: the first rotates, the
+    others see the rotation and go on (2); SESSION_REVOKED when the session is gone.
+    """
+    stored = await auth.sessions.stored_refresh_token(user_id, sid)
+    if stored is None:
+        raise SessionRevoked()
+    try:
+        claims = auth.tokens.verify(stored, "refresh")
+    except (TokenExpired, TokenInvalid):
+        raise SessionRevoked() from None
+    if claims.sub != user_id or claims.sid != sid:
+        raise SessionRevoked()
+    new = auth.tokens.issue("refresh", user_id=user_id, session_id=sid)
+    expires_at = cookies.clock() + auth.tokens.ttl("access")
+    outcome = await auth.sessions.rotate_cookie(
+        user_id, sid, claims.jti, new.jti, new.token, expires_at
+    )
+    if outcome == 0:
+        raise SessionRevoked()
+    if outcome == 1:
+        await _audit_best_effort(db, ctx.by(user_id, None), Action.REFRESH, sid, "success")
 
 
 async def _audit_best_effort(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +16,11 @@ from app.core.errors import DependencyUnavailable
 # KEYS: session hash, user's session set. ARGV: presented jti, new jti, ttl ms, now, session id.
 # One step: a missing session is revoked (0); a jti that is not the current one is reuse of a
 # rotated token (-1), which kills the session; otherwise the new jti replaces it (1).
+# A cookie-mode session's refresh token never leaves Studio, so one presented as Bearer can only
+# come from a leak of the session store: refused (-2) without touching the session.
 ROTATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'mode') == 'cookie' then return -2 end
 local current = redis.call('HGET', KEYS[1], 'rjti')
 if current ~= ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -26,6 +30,19 @@ end
 redis.call('HSET', KEYS[1], 'rjti', ARGV[2], 'seen', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# Cookie mode: Studio rotates the refresh token it keeps in the session itself. KEYS: session
+# hash, user's session set. ARGV: jti of the stored token, new jti, new token, new access expiry,
+# ttl ms, now. 0: session gone; 2: a concurrent request rotated first (the stored token never
+# left Studio, so that is a race, not reuse, and the session stays); 1: rotated.
+ROTATE_COOKIE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'rjti') ~= ARGV[1] then return 2 end
+redis.call('HSET', KEYS[1], 'rjti', ARGV[2], 'rtok', ARGV[3], 'aexp', ARGV[4], 'seen', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 """
 
@@ -84,12 +101,15 @@ class SessionStore:
     """All session state; any Redis failure becomes DEPENDENCY_UNAVAILABLE (fail closed)."""
 
     FIELDS = ("uid", "email", "roles", "perms", "seen")
+    # Cookie mode adds: the mode, sha256 of the cookie's secret, the CSRF token, access expiry.
+    COOKIE_FIELDS = (*FIELDS, "mode", "csec", "csrf", "aexp")
 
     def __init__(self, redis: Any, prefix: str, ttl_seconds: int) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl_ms = ttl_seconds * 1000
         self._rotate = redis.register_script(ROTATE)
+        self._rotate_cookie = redis.register_script(ROTATE_COOKIE)
         self._update = redis.register_script(UPDATE_GRANTS)
         self._touch = redis.register_script(TOUCH)
 
@@ -111,8 +131,9 @@ class SessionStore:
         client_ip: str | None,
         user_agent: str | None,
         session_id: str | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> str:
-        """Store a new session; returns its id."""
+        """Store a new session (with `extra` fields, e.g. cookie mode's); returns its id."""
         sid = session_id or uuid.uuid4().hex
         now = f"{time.time():.3f}"
         key = self.session_key(user_id, sid)
@@ -126,6 +147,7 @@ class SessionStore:
             "ua": (user_agent or "")[:512],
             "created": now,
             "seen": now,
+            **(extra or {}),
         }
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -148,11 +170,13 @@ class SessionStore:
             return None
         return _decode(sid, raw)
 
-    async def principal_fields(self, user_id: str, sid: str) -> list[bytes | None]:
-        """The fields an authenticated request needs, in one round trip."""
+    async def principal_fields(
+        self, user_id: str, sid: str, fields: tuple[str, ...] = FIELDS
+    ) -> list[bytes | None]:
+        """The fields an authenticated request needs (`FIELDS` first), in one round trip."""
         key = self.session_key(user_id, sid)
         try:
-            values: list[bytes | None] = await self._redis.hmget(key, self.FIELDS)
+            values: list[bytes | None] = await self._redis.hmget(key, fields)
             seen = values[4]
             if seen is not None and time.time() - float(seen) > SEEN_EVERY:
                 await self._touch(keys=[key], args=[f"{time.time():.3f}"])
@@ -166,6 +190,40 @@ class SessionStore:
             result = await self._rotate(
                 keys=[self.session_key(user_id, sid), self.index_key(user_id)],
                 args=[presented_jti, new_jti, self._ttl_ms, f"{time.time():.3f}", sid],
+            )
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+        return int(result)
+
+    async def stored_refresh_token(self, user_id: str, sid: str) -> str | None:
+        """The refresh token a cookie-mode session keeps server-side, or None."""
+        try:
+            value = await self._redis.hget(self.session_key(user_id, sid), "rtok")
+        except RedisError as exc:
+            raise DependencyUnavailable("Session store is unavailable") from exc
+        return value.decode() if value else None
+
+    async def rotate_cookie(
+        self,
+        user_id: str,
+        sid: str,
+        presented_jti: str,
+        new_jti: str,
+        new_token: str,
+        access_expires_at: float,
+    ) -> int:
+        """1 rotated, 2 a concurrent request rotated first, 0 session gone."""
+        try:
+            result = await self._rotate_cookie(
+                keys=[self.session_key(user_id, sid), self.index_key(user_id)],
+                args=[
+                    presented_jti,
+                    new_jti,
+                    new_token,
+                    f"{access_expires_at:.3f}",
+                    self._ttl_ms,
+                    f"{time.time():.3f}",
+                ],
             )
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc

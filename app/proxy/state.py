@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from app.core.config import Settings
 from app.core.errors import CredentialsUnavailable
 from app.core.logging import get_logger
 from app.credentials.base import BasicCredentials, CredentialProvider
+from app.proxy.aiohttp_client import AiohttpUpstreamClient
 from app.proxy.breaker import BreakerState, CircuitBreaker
 from app.proxy.client import HttpcoreUpstreamClient, UpstreamClient
 from app.proxy.routing import CompiledRoutes
@@ -28,8 +30,24 @@ JSON_ENVELOPE_CAP = 8 * 1024 * 1024
 ClientFactory = Callable[[str, ServiceConfig], UpstreamClient]
 
 
-def default_client(_: str, config: ServiceConfig) -> UpstreamClient:
+def aiohttp_client(_: str, config: ServiceConfig) -> UpstreamClient:
+    """aiohttp: the default, chosen by measurement (BENCHMARKS.md)."""
+    return AiohttpUpstreamClient.for_service(config)
+
+
+def httpcore_client(_: str, config: ServiceConfig) -> UpstreamClient:
+    """The httpx stack's pool (httpcore), the previous default, kept available."""
     return HttpcoreUpstreamClient.for_service(config)
+
+
+CLIENTS: dict[str, ClientFactory] = {"aiohttp": aiohttp_client, "httpcore": httpcore_client}
+# `STUDIO_PROXY_CLIENT=httpcore` switches back without a code change (the benchmark uses it).
+_CHOSEN = CLIENTS.get(os.environ.get("STUDIO_PROXY_CLIENT", "aiohttp"), aiohttp_client)
+
+
+def default_client(name: str, config: ServiceConfig) -> UpstreamClient:
+    """Each service's client: aiohttp unless `STUDIO_PROXY_CLIENT` names another."""
+    return _CHOSEN(name, config)
 
 
 @dataclass(eq=False, slots=True)

@@ -13,6 +13,7 @@ from app.auth.service import user_read
 from app.core import envelope
 from app.core.db import DbSession
 from app.core.envelope import Envelope
+from app.core.params import NO_NUL
 from app.rbac import admin
 from app.rbac import service as rbac
 from app.rbac.dependencies import require
@@ -29,8 +30,8 @@ async def list_users(
     db: DbSession,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-    email: Annotated[str | None, Query(max_length=320)] = None,
-    role: Annotated[str | None, Query(max_length=64)] = None,
+    email: Annotated[str | None, Query(max_length=320, pattern=NO_NUL)] = None,
+    role: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     is_active: bool | None = None,
 ) -> dict[str, Any]:
     """Users, paginated, filterable by email substring, role and status."""

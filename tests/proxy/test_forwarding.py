@@ -115,6 +115,7 @@ async def test_downstream_sees_studio_headers_only(studio: Studio) -> None:
             "X-Forwarded-Proto": "https",
             "Forwarded": "for=6.6.6.6",
             "X-Real-IP": "6.6.6.6",
+            "X-CSRF-Token": "browser-csrf-secret",
             "X-Request-ID": "client-req-1",
             "Connection": "keep-alive, X-Drop-Me",
             "X-Drop-Me": "secret",
@@ -136,7 +137,14 @@ async def test_downstream_sees_studio_headers_only(studio: Studio) -> None:
     assert h["x-forwarded-proto"] == ["http"]
     assert h["x-forwarded-host"] == [studio.url.removeprefix("http://")]
     assert h["host"] == [studio.fakes.urls["zen"].removeprefix("http://")]
-    for absent in ("cookie", "forwarded", "x-real-ip", "x-drop-me", "proxy-authorization"):
+    for absent in (
+        "cookie",
+        "forwarded",
+        "x-real-ip",
+        "x-drop-me",
+        "proxy-authorization",
+        "x-csrf-token",
+    ):
         assert absent not in h, absent
     assert h["x-custom"] == ["kept"]
     assert h["accept"] == ["application/json"]

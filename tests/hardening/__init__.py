@@ -1,0 +1,1 @@
+"""Hardening: faults, attacks, fuzzing and scale-out (docs/RELIABILITY.md names each test)."""

@@ -1,0 +1,1 @@
+"""Fault-injection harness: throwaway Redis and PostgreSQL servers, a TCP fault proxy."""
