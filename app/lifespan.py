@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -47,7 +48,15 @@ def build_lifespan(settings: Settings) -> Any:
                     embedded=settings.embedded,
                     database=engine.dialect.name,
                 )
-                yield state
+                # Everything built so far lives as long as the process: move it out of the
+                # cyclic GC's reach, so full collections under load no longer walk it (they
+                # were the p99: ~100 ms pauses, BENCHMARKS.md). Undone at shutdown.
+                gc.collect()
+                gc.freeze()
+                try:
+                    yield state
+                finally:
+                    gc.unfreeze()
             untrace()
         finally:
             await close_redis(redis)
