@@ -45,7 +45,7 @@ async def browser() -> AsyncIterator[Any]:
         reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
         if os.environ.get("STUDIO_REQUIRE_BROWSER") == "1":
             pytest.fail(f"STUDIO_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+        pytest.skip(reason)  # never in CI: it installs Chromium, like STUDIO_REQUIRE_SERVICES
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:

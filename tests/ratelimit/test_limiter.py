@@ -20,7 +20,7 @@ pytestmark = pytest.mark.services
 @pytest.fixture
 async def redis(redis_url: str | None) -> AsyncIterator[Redis]:
     if redis_url is None:
-        pytest.skip("needs the real Redis")
+        pytest.skip("needs the real Redis (reachable whenever STUDIO_REQUIRE_SERVICES=1)")
     client = Redis.from_url(redis_url, max_connections=300)
     try:
         yield client

@@ -80,7 +80,7 @@ async def test_login_limit_is_exact_across_two_processes(
     database_url: str, redis_url: str | None, tmp_path: Path
 ) -> None:
     if redis_url is None or database_url.startswith("sqlite"):
-        pytest.skip("needs the real PostgreSQL and Redis")
+        pytest.skip("needs real PostgreSQL and Redis (present whenever STUDIO_REQUIRE_SERVICES=1)")
     prefix = f"studio-test-{RUN_ID}:mp-{uuid.uuid4().hex[:8]}:"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("RATE_LIMIT_", "REDIS_"))},
