@@ -6,6 +6,8 @@ import sys
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import routers
 from app.auth.cookies import CookiePolicy
@@ -19,6 +21,7 @@ from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
 from app.lifespan import build_lifespan
 from app.observability import tracing
 from app.observability.metrics import MetricsMiddleware
+from app.proxy.router import ProxyRoute
 from app.registry.loader import RegistryError, load_registry
 from app.registry.schema import RegistryConfig
 
@@ -30,12 +33,53 @@ def proxied_prefixes(settings: Settings, registry: RegistryConfig) -> tuple[str,
     return tuple(f"{settings.api_prefix}/{name}/" for name in registry.services)
 
 
+class StudioApp(FastAPI):
+    """FastAPI with a fast lane for proxied requests.
+
+    A request for a registry service goes through Studio's own middleware (the same instances'
+    configuration as every other request: request id, access log, metrics, security headers,
+    CORS, limits, tracing) straight to the proxy route. It skips what only Studio's own routes
+    need: Starlette's error and exception layers (the request-context middleware already turns
+    a crash into the 500 envelope, and the proxy renders its own errors), FastAPI's telemetry
+    and body-limit layers, the dependency exit stack and route matching. Measured in
+    BENCHMARKS.md; every other request, and every request of a traced app, takes the full stack.
+    """
+
+    _proxy_route: ProxyRoute | None = None
+    _lane: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._proxy_route
+        if route is not None and scope["type"] == "http":
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                scope["app"] = self
+                scope.update(child)
+                await (self._lane or self._build_lane())(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def enable_proxy_lane(self) -> None:
+        """Use the fast proxy route placed first by `include_proxy` (none: no lane)."""
+        first = self.router.routes[0] if self.router.routes else None
+        if isinstance(first, ProxyRoute) and first.shadowed is not None:
+            self._proxy_route = first
+
+    def _build_lane(self) -> ASGIApp:
+        assert self._proxy_route is not None
+        lane: ASGIApp = self._proxy_route.handle
+        for cls, args, kwargs in reversed(self.user_middleware):
+            lane = cls(lane, *args, **kwargs)
+        self._lane = lane
+        return lane
+
+
 def create_app(settings: Settings | None = None, tracer_provider: Any = None) -> FastAPI:
     """Build Studio for the given (or the process) settings; traced when OTel is configured."""
     settings = settings or settings_or_exit()
     configure_logging(settings)
     docs = settings.show_docs
-    app = FastAPI(
+    app = StudioApp(
         title="Studio",
         summary="Backend-for-Frontend gateway of the Sentinel AI platform",
         version="0.1.0",
@@ -73,6 +117,8 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
     app.add_middleware(MetricsMiddleware)
     tracing.instrument_app(app, tracer_provider)  # inside the request context: ids in spans
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
+    if getattr(app.state, "tracer_provider", None) is None:
+        app.enable_proxy_lane()  # traced apps keep the full stack: the tracer wraps it whole
     return app
 
 

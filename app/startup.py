@@ -16,6 +16,24 @@ Hook = Callable[[FastAPI, dict[str, Any]], AbstractAsyncContextManager[None]]
 
 
 @asynccontextmanager
+async def session_cache(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
+    """The session cache's pub/sub subscriber (the cache serves nothing until it is live)."""
+    from app.observability.metrics import STATE
+
+    cache = state["session_store"].cache
+    if cache is None:
+        yield
+        return
+    cache.start()
+    STATE.session_cache = lambda: (cache.live, len(cache))
+    try:
+        yield
+    finally:
+        STATE.session_cache = None
+        await cache.stop()
+
+
+@asynccontextmanager
 async def metrics_sampler(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
     """Counts live sessions every 30 s for /metrics (a SCAN is too slow for each scrape)."""
     from app.observability.metrics import STATE
@@ -63,4 +81,4 @@ async def discovery_components(app: FastAPI, state: dict[str, Any]) -> AsyncIter
 
 
 # In order of start; they stop in reverse.
-HOOKS: list[Hook] = [metrics_sampler, proxy_components, discovery_components]
+HOOKS: list[Hook] = [session_cache, metrics_sampler, proxy_components, discovery_components]

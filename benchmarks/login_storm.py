@@ -3,8 +3,9 @@
 Starts Studio (uvicorn, one worker) against a private PostgreSQL database and a private Redis
 key prefix when both answer on 127.0.0.1, else in embedded mode (SQLite + in-process Redis),
 creates a user, then measures `GET /health` latency twice: alone, and while 20 clients log in
-concurrently in a loop. Prints p50/p99 of both and their ratio; stops and removes everything
-it started. Bounded to well under a minute.
+concurrently in a loop. The storm runs in a process of its own, so the probe's latencies are
+Studio's and not the load generator's own event loop. Prints p50/p99 of both and their ratio;
+stops and removes everything it started. Bounded to well under a minute.
 
     python -m benchmarks.login_storm [--requests 2000] [--logins 20] [--max-seconds 20]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -26,6 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -178,6 +181,41 @@ async def login_loop(http: httpx.AsyncClient, stop: asyncio.Event, counts: dict[
         counts[response.status_code] = counts.get(response.status_code, 0) + 1
 
 
+async def storm(base: str, logins: int) -> None:
+    """The storm process: `logins` clients log in until SIGTERM, then print status counts."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    counts: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=logins, max_keepalive_connections=logins)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+        workers = [asyncio.create_task(login_loop(http, stop, counts)) for _ in range(logins)]
+        await asyncio.gather(*workers)
+    print(json.dumps(counts), flush=True)
+
+
+@contextlib.contextmanager
+def storm_process(base: str, logins: int) -> Iterator[dict[str, Any]]:
+    """Run the storm beside the probe; yields a dict that holds its status counts afterwards."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.login_storm",
+        "--storm",
+        base,
+        "--logins",
+        str(logins),
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE)
+    outcome: dict[str, Any] = {}
+    try:
+        yield outcome
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        lines = out.decode().strip().splitlines()
+        outcome["counts"] = {int(k): v for k, v in json.loads(lines[-1]).items()} if lines else {}
+
+
 def report(name: str, samples: list[float]) -> tuple[float, float]:
     p50, p99 = percentile(samples, 50), percentile(samples, 99)
     print(
@@ -211,13 +249,7 @@ async def main(requests: int, logins: int, max_seconds: float) -> None:
             print(f"Studio on 127.0.0.1:{port}, {where.description}; cpus={os.cpu_count()}")
             with studio(env, port, log) as proc:
                 base = f"http://127.0.0.1:{port}"
-                limits = httpx.Limits(
-                    max_connections=logins + 5, max_keepalive_connections=logins + 5
-                )
-                async with (
-                    httpx.AsyncClient(base_url=base, timeout=30) as probe,
-                    httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as storm,
-                ):
+                async with httpx.AsyncClient(base_url=base, timeout=30) as probe:
                     await wait_healthy(probe, proc, log)
                     created = await probe.post(
                         f"{API}/auth/register", json={"email": EMAIL, "password": PASSWORD}
@@ -228,21 +260,14 @@ async def main(requests: int, logins: int, max_seconds: float) -> None:
 
                     alone = await health_latencies(probe, requests, time.monotonic() + max_seconds)
 
-                    stop = asyncio.Event()
-                    counts: dict[int, int] = {}
-                    workers = [
-                        asyncio.create_task(login_loop(storm, stop, counts)) for _ in range(logins)
-                    ]
-                    await asyncio.sleep(0.5)  # let the storm build up
-                    storm_started = time.monotonic()
-                    try:
+                    with storm_process(base, logins) as outcome:
+                        await asyncio.sleep(1.0)  # let the storm build up
+                        storm_started = time.monotonic()
                         loaded = await health_latencies(
                             probe, requests, time.monotonic() + max_seconds
                         )
-                    finally:
-                        stop.set()
                         storm_seconds = time.monotonic() - storm_started
-                        await asyncio.gather(*workers, return_exceptions=True)
+                    counts: dict[int, int] = outcome["counts"]
 
     print()
     p50_alone, p99_alone = report("/health alone", alone)
@@ -262,8 +287,12 @@ def cli() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="/health requests per phase")
     parser.add_argument("--logins", type=int, default=20, help="concurrent login clients")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="time cap per phase")
+    parser.add_argument("--storm", metavar="BASE_URL", help=argparse.SUPPRESS)  # the storm process
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.logins, args.max_seconds))
+    if args.storm:
+        asyncio.run(storm(args.storm, args.logins))
+    else:
+        asyncio.run(main(args.requests, args.logins, args.max_seconds))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """The peer baseline: the proxy most teams write first (FastAPI, BaseHTTPMiddleware, httpx).
 
-A new `httpx.AsyncClient` per request, one `BaseHTTPMiddleware` layer, the whole body read and
-returned as a `Response`. `UPSTREAM` is the origin it forwards to.
+One shared `httpx.AsyncClient` made at start-up, one `BaseHTTPMiddleware` layer, the whole
+body read and returned as a `Response`. `UPSTREAM` is the origin it forwards to.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -15,7 +16,15 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 UPSTREAM = os.environ.get("UPSTREAM", "http://127.0.0.1:8080")
 
-app = FastAPI()
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with httpx.AsyncClient(base_url=UPSTREAM) as client:
+        app.state.client = client
+        yield
+
+
+app = FastAPI(lifespan=lifespan)
 
 
 class Timing(BaseHTTPMiddleware):
@@ -32,10 +41,8 @@ app.add_middleware(Timing)
 
 @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 async def proxy(path: str, request: Request) -> Response:
-    async with httpx.AsyncClient() as client:
-        upstream = await client.request(
-            request.method, f"{UPSTREAM}/{path}", content=await request.body()
-        )
+    client: httpx.AsyncClient = request.app.state.client
+    upstream = await client.request(request.method, f"/{path}", content=await request.body())
     return Response(
         upstream.content,
         upstream.status_code,

@@ -256,6 +256,7 @@ def studio(
         PY, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
         "--no-access-log", "--log-level", "warning", "--no-server-header",
+        "--no-proxy-headers",  # as `studio serve` runs it: TRUSTED_PROXIES decides instead
     ]  # fmt: skip
     run_env = {**env, "PYTHONPATH": str(root)}
     with log.open("wb") as out:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import uvicorn
@@ -47,3 +47,12 @@ async def live_server(app: ASGIApp, port: int | None = None) -> AsyncIterator[st
     finally:
         server.should_exit = True
         await task
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    """Poll `condition` on the event loop until it holds; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition}")
+        await asyncio.sleep(0.01)

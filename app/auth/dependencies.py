@@ -13,6 +13,7 @@ from app.auth import cookies, service
 from app.auth.cookies import CookiePolicy
 from app.auth.principal import Principal
 from app.auth.service import AuthContext
+from app.auth.session_cache import SessionCache
 from app.auth.sessions import SessionStore
 from app.auth.tokens import TokenService
 from app.core.config import Settings
@@ -23,8 +24,12 @@ from app.ratelimit.service import RateLimiter
 def build_auth_state(settings: Settings, redis: Any) -> dict[str, Any]:
     """The auth objects the lifespan shares with every request."""
     tokens = TokenService(settings)
+    cache = None
+    if settings.session_cache_seconds > 0:
+        channel = f"{settings.redis_key_prefix}session-invalidations"
+        cache = SessionCache(redis, channel, settings.session_cache_seconds)
     sessions = SessionStore(
-        redis, settings.redis_key_prefix, settings.jwt_refresh_token_expire_seconds
+        redis, settings.redis_key_prefix, settings.jwt_refresh_token_expire_seconds, cache
     )
     return {
         "tokens": tokens,

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
+from app.auth.session_cache import SessionCache
 from app.core.errors import DependencyUnavailable
 
 # KEYS: session hash, user's session set. ARGV: presented jti, new jti, ttl ms, now, session id.
@@ -104,9 +105,12 @@ class SessionStore:
     # Cookie mode adds: the mode, sha256 of the cookie's secret, the CSRF token, access expiry.
     COOKIE_FIELDS = (*FIELDS, "mode", "csec", "csrf", "aexp")
 
-    def __init__(self, redis: Any, prefix: str, ttl_seconds: int) -> None:
+    def __init__(
+        self, redis: Any, prefix: str, ttl_seconds: int, cache: SessionCache | None = None
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self.cache = cache
         self._ttl_ms = ttl_seconds * 1000
         self._rotate = redis.register_script(ROTATE)
         self._rotate_cookie = redis.register_script(ROTATE_COOKIE)
@@ -173,8 +177,15 @@ class SessionStore:
     async def principal_fields(
         self, user_id: str, sid: str, fields: tuple[str, ...] = FIELDS
     ) -> list[bytes | None]:
-        """The fields an authenticated request needs (`FIELDS` first), in one round trip."""
+        """The fields an authenticated request needs (`FIELDS` first): from the session cache
+        when it is live, else in one round trip."""
         key = self.session_key(user_id, sid)
+        cache = self.cache
+        if cache is not None:
+            cached = cache.get(key, fields)
+            if cached is not None:
+                return cached
+        generation = cache.generation if cache is not None else 0
         try:
             values: list[bytes | None] = await self._redis.hmget(key, fields)
             seen = values[4]
@@ -182,7 +193,14 @@ class SessionStore:
                 await self._touch(keys=[key], args=[f"{time.time():.3f}"])
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
+        if cache is not None:
+            cache.put(key, fields, values, generation)
         return values
+
+    async def _changed(self, user_id: str, sid: str) -> None:
+        """After a change to a session in Redis: every instance's cache forgets it."""
+        if self.cache is not None:
+            await self.cache.publish(self.session_key(user_id, sid))
 
     async def rotate(self, user_id: str, sid: str, presented_jti: str, new_jti: str) -> int:
         """1 rotated, 0 session gone, -1 reuse detected (session revoked)."""
@@ -191,6 +209,8 @@ class SessionStore:
                 keys=[self.session_key(user_id, sid), self.index_key(user_id)],
                 args=[presented_jti, new_jti, self._ttl_ms, f"{time.time():.3f}", sid],
             )
+            if result == -1:  # reuse detected: the session is gone
+                await self._changed(user_id, sid)
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
         return int(result)
@@ -225,6 +245,8 @@ class SessionStore:
                     f"{time.time():.3f}",
                 ],
             )
+            if result == 1:  # a new access expiry
+                await self._changed(user_id, sid)
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
         return int(result)
@@ -236,6 +258,7 @@ class SessionStore:
                 pipe.delete(self.session_key(user_id, sid))
                 pipe.srem(self.index_key(user_id), sid)
                 deleted, _ = await pipe.execute()
+            await self._changed(user_id, sid)
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
         return bool(deleted)
@@ -278,6 +301,7 @@ class SessionStore:
         try:
             for sid in await self.session_ids(user_id):
                 await self._update(keys=[self.session_key(user_id, sid)], args=args)
+                await self._changed(user_id, sid)
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "studio"
     jwt_access_token_expire_seconds: int = Field(900, ge=30, le=86_400)
     jwt_refresh_token_expire_seconds: int = Field(1_209_600, ge=60, le=31_536_000)
+    # Seconds a session check may be served from the per-process cache (pub/sub invalidated;
+    # 0: every request reads Redis).
+    session_cache_seconds: float = Field(5.0, ge=0, le=60)
 
     # Network
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

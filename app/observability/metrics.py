@@ -92,6 +92,7 @@ class StateCollector(Collector):
     def __init__(self) -> None:
         self.breakers: Callable[[], dict[str, str]] | None = None
         self.active_sessions: Callable[[], int | None] | None = None
+        self.session_cache: Callable[[], tuple[bool, int]] | None = None
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         breaker = GaugeMetricFamily(
@@ -108,6 +109,18 @@ class StateCollector(Collector):
         if value is not None:
             sessions.add_metric([], value)
         yield sessions
+        if self.session_cache is not None:
+            live, entries = self.session_cache()
+            yield GaugeMetricFamily(
+                "studio_session_cache_live",
+                "1 while this worker's session cache serves (its pub/sub subscriber is current)",
+                value=int(live),
+            )
+            yield GaugeMetricFamily(
+                "studio_session_cache_entries",
+                "Sessions held in this worker's cache",
+                value=entries,
+            )
 
 
 STATE = StateCollector()

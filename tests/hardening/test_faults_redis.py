@@ -10,6 +10,7 @@ import pytest
 
 from tests.hardening.conftest import API, assert_error, login, user
 from tests.harness.servers import RedisServer
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -18,6 +19,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
+
+
+async def _cache_noticed(state: dict[str, Any]) -> None:
+    """The session cache stops serving once its subscriber sees Redis gone: at once on a closed
+    connection, within its heartbeat window (1.25 s) when Redis is frozen. Studio runs in this
+    process here, so the test yields until then; a separate client never finds it otherwise."""
+    cache = state["session_store"].cache
+    await wait_until(lambda: not cache.live, what="session cache off")
 
 
 async def _all_fail_closed(client: Any, email: str, headers: dict[str, str]) -> None:
@@ -47,6 +56,7 @@ async def test_redis_stopped_fails_closed_and_recovers(
         assert (await client.get(f"{API}/zen/echo", headers=headers)).status_code == 200
 
         redis_server.stop()
+        await _cache_noticed(state)
         await _all_fail_closed(client, email, headers)
 
         redis_server.start()  # same port, empty: no persistence, the sessions are gone
@@ -63,8 +73,10 @@ async def test_redis_frozen_fails_closed_in_bounded_time_and_recovers(
 ) -> None:
     async with studio(redis_url=redis_server.url) as (client, state):
         email, headers = await user(client, state, "admin")
+        assert (await client.get(f"{API}/auth/me", headers=headers)).status_code == 200  # cached
         redis_server.pause()  # SIGSTOP: connections hang instead of being refused
         try:
+            await _cache_noticed(state)
             started = time.monotonic()
             assert_error(
                 await client.get(f"{API}/auth/me", headers=headers), 503, "DEPENDENCY_UNAVAILABLE"

@@ -12,6 +12,7 @@ import pytest
 
 from tests.hardening.conftest import API, login, user
 from tests.harness.servers import RedisSentinelGroup
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -30,6 +31,9 @@ async def test_sentinel_failover_keeps_sessions_and_recovers(
         assert (await client.get(f"{API}/auth/me", headers=headers)).status_code == 200
         await asyncio.sleep(0.5)  # let the replica receive the session
         sentinel.master.stop()
+        # Studio runs in this process: let its session cache's subscriber see the loss, as it
+        # does at once in a real deployment (the cached session is then no longer served).
+        await wait_until(lambda: not state["session_store"].cache.live, what="session cache off")
 
         seen: Counter[tuple[int, str | None]] = Counter()
         deadline = time.monotonic() + 45

@@ -17,7 +17,7 @@ from tests.hardening.conftest import ACCOUNT_PASSWORD, API, assert_error, login,
 from tests.hardening.processes import fakes_process, studio_env
 from tests.harness.servers import RedisCluster
 from tests.ratelimit.test_multiprocess import studio_processes, wait_healthy
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -47,8 +47,12 @@ async def test_two_instances_share_sessions_and_keep_breakers_apart(
                 tokens = (await http.post(f"{a}{API}/auth/login", json=body)).json()["result"]
                 headers = {"Authorization": f"Bearer {tokens['access_token']}"}
 
-                # A session opened on A is valid on B; logout on B ends it on A at once.
+                # A session opened on A is valid on B; logout on B ends it on A at once, though
+                # A holds it in its session cache.
                 assert (await http.get(f"{b}{API}/auth/me", headers=headers)).status_code == 200
+                for _ in range(2):
+                    assert (await http.get(f"{a}{API}/auth/me", headers=headers)).status_code == 200
+                assert "studio_session_cache_entries 1.0" in (await http.get(f"{a}/metrics")).text
                 assert (
                     await http.post(f"{b}{API}/auth/logout", headers=headers)
                 ).status_code == 200
@@ -106,6 +110,8 @@ async def test_sessions_and_exact_rate_limits_on_a_redis_cluster(
 ) -> None:
     async with studio(redis_url=cluster.url, rate_limit_login_attempts=5) as (client, state):
         email, headers = await user(client, state, "admin")  # login 1 of 5
+        cache = state["session_store"].cache
+        await wait_until(lambda: cache.live, what="session cache subscribed on the cluster")
         me = await client.get(f"{API}/auth/me", headers=headers)
         assert me.status_code == 200, me.text
         assert (await client.get(f"{API}/zen/echo", headers=headers)).status_code == 200

@@ -1,0 +1,162 @@
+"""A short per-process cache of session checks, invalidated through Redis pub/sub.
+
+Every authenticated request needs a session's principal fields. Reading them from Redis costs
+a round trip per request; this cache keeps them for a few seconds and is emptied by the
+instance that changes a session (logout, revoke, reuse kill, role change) publishing the
+session's key, which every instance's subscriber drops at once.
+
+It serves nothing unless its subscriber is provably current: subscribed, and answering a PING
+within the last `LIVE_WINDOW` seconds. A lost or frozen subscriber connection switches it off
+and empties it (messages may have been missed); a new subscription empties it again before it
+serves. A generation counter makes a fill that raced an invalidation not stick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from app.core.logging import get_logger
+
+log = get_logger("studio.sessions.cache")
+
+HEARTBEAT = 0.5  # seconds between PINGs on the subscriber connection
+LIVE_WINDOW = 1.25  # the cache serves only while the last PONG is at most this old
+MAX_ENTRIES = 10_000
+FLUSH = b"*"  # a message that empties every instance's cache
+
+Values = list[bytes | None]
+
+
+class SessionCache:
+    """Principal fields by session key, valid for `ttl` seconds, while the subscriber lives."""
+
+    def __init__(self, redis: Any, channel: str, ttl: float) -> None:
+        self._redis = redis
+        self.channel = channel
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, tuple[str, ...], Values]] = {}
+        self._live_until = 0.0
+        self.generation = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def live(self) -> bool:
+        return time.monotonic() < self._live_until
+
+    def get(self, key: str, fields: tuple[str, ...]) -> Values | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, cached_fields, values = entry
+        if cached_fields != fields or time.monotonic() >= expires or not self.live:
+            return None
+        return values
+
+    def put(self, key: str, fields: tuple[str, ...], values: Values, generation: int) -> None:
+        """Store a fill read while `generation` was current; dropped if anything was invalidated
+        since (the read may predate the change)."""
+        if generation != self.generation or not self.live:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = (time.monotonic() + self._ttl, fields, values)
+
+    def invalidate(self, key: bytes | str) -> None:
+        """Forget one session here (FLUSH: all of them)."""
+        self.generation += 1
+        if key in (FLUSH, FLUSH.decode()):
+            self._entries.clear()
+        else:
+            self._entries.pop(key if isinstance(key, str) else key.decode(), None)
+
+    async def publish(self, key: str) -> None:
+        """Forget a session here and tell every other instance to (the caller has changed it in
+        Redis already, so a fill anywhere after this reads the new state)."""
+        self.invalidate(key)
+        await self._redis.publish(self.channel, key)
+
+    def _switch_off(self) -> None:
+        self._live_until = 0.0
+        self.generation += 1
+        self._entries.clear()
+
+    # The subscriber: one task per process, started and stopped by the lifespan.
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._subscribe_forever(), name="session-cache")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._switch_off()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=5)
+            self._task = None
+
+    async def _subscribe_forever(self) -> None:
+        backoff = HEARTBEAT
+        while not self._stopping.is_set():
+            pubsub = self._redis.pubsub()
+            connection = None
+            try:
+                await pubsub.subscribe(self.channel)
+                # redis-py reconnects and resubscribes by itself: off from that moment until
+                # the new subscription is confirmed.
+                connection = pubsub.connection
+                connection.register_connect_callback(self._on_reconnect)
+                await self._listen(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down, frozen or failing over: serve nothing
+                if self._live_until:
+                    log.warning("session cache off: subscriber lost", error=type(exc).__name__)
+            finally:
+                self._switch_off()
+                if connection is not None:
+                    connection.deregister_connect_callback(self._on_reconnect)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.aclose(), HEARTBEAT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _on_reconnect(self, _connection: Any) -> None:
+        self._switch_off()
+
+    async def _listen(self, pubsub: Any) -> None:
+        subscribed = False
+        next_ping = 0.0
+        last_pong = time.monotonic()
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            if now >= next_ping:
+                if now - last_pong > LIVE_WINDOW * 4:
+                    raise TimeoutError("no PONG from Redis")  # reconnect from scratch
+                await asyncio.wait_for(pubsub.ping(), HEARTBEAT)
+                next_ping = now + HEARTBEAT
+            message = await pubsub.get_message(timeout=HEARTBEAT)
+            if message is None:
+                continue
+            kind = message["type"]
+            if kind == "message":
+                self.invalidate(message["data"])
+            elif kind == "subscribe":
+                # A first or renewed subscription (redis-py resubscribes after a reconnect):
+                # whatever was published in between is lost, so start empty.
+                self._switch_off()
+                subscribed = True
+                last_pong = time.monotonic()
+            elif kind == "pong":
+                last_pong = time.monotonic()
+                if subscribed and not self._stopping.is_set():
+                    if not self._live_until:
+                        log.info("session cache on", channel=self.channel)
+                    self._live_until = last_pong + LIVE_WINDOW
