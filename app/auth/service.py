@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from app.audit import service as audit
 from app.audit.service import Action, AuditContext
@@ -32,6 +33,7 @@ from app.core.errors import (
 from app.core.logging import get_logger
 from app.core.types import utcnow
 from app.rbac import service as rbac
+from app.rbac.models import Role
 
 log = get_logger("studio.auth")
 
@@ -58,7 +60,14 @@ def user_read(user: User) -> UserRead:
 
 
 async def find_user(db: AsyncSession, email: str) -> User | None:
-    return (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    """The user with its roles and their permissions, in one query (login's hot spot: the
+    relationships' own select-in loading would make it three)."""
+    query = (
+        select(User)
+        .where(User.email == email)
+        .options(joinedload(User.roles).joinedload(Role.permissions))
+    )
+    return (await db.execute(query)).unique().scalar_one_or_none()
 
 
 async def get_user(db: AsyncSession, user_id: str | uuid.UUID) -> User | None:
