@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.core.logging import get_logger
@@ -23,23 +24,36 @@ from app.core.logging import get_logger
 log = get_logger("studio.sessions.cache")
 
 HEARTBEAT = 0.5  # seconds between PINGs on the subscriber connection
-LIVE_WINDOW = 1.25  # the cache serves only while the last PONG is at most this old
+# The cache serves only while the last PONG is at most this old. Invalidations travel on the
+# same connection ahead of the PONGs, so this bounds only how long a frozen Redis goes unnoticed;
+# it is wide enough that a slow scheduler (measured: Redis answering 1-1.7 s late on a saturated
+# host) does not switch the cache off and send every request to a Redis that is slow right then.
+LIVE_WINDOW = 3.0
 MAX_ENTRIES = 10_000
 FLUSH = b"*"  # a message that empties every instance's cache
 
 Values = list[bytes | None]
+Loader = Callable[[str, tuple[str, ...]], Awaitable[Values]]
 
 
 class SessionCache:
-    """Principal fields by session key, valid for `ttl` seconds, while the subscriber lives."""
+    """Principal fields by session key, valid for `ttl` seconds, while the subscriber lives.
+
+    A session in use is re-read in the background once half its `ttl` has passed (by `loader`,
+    set by the session store), so a busy session never expires into a burst of requests that all
+    wait on Redis at once; an entry is still never served past its `ttl`.
+    """
 
     def __init__(self, redis: Any, channel: str, ttl: float) -> None:
         self._redis = redis
         self.channel = channel
         self._ttl = ttl
-        self._entries: dict[str, tuple[float, tuple[str, ...], Values]] = {}
+        # key -> (expires, refresh after, fields, values)
+        self._entries: dict[str, tuple[float, float, tuple[str, ...], Values]] = {}
         self._live_until = 0.0
         self.generation = 0
+        self.loader: Loader | None = None
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -54,19 +68,33 @@ class SessionCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        expires, cached_fields, values = entry
-        if cached_fields != fields or time.monotonic() >= expires or not self.live:
+        expires, refresh_after, cached_fields, values = entry
+        now = time.monotonic()
+        if cached_fields != fields or now >= expires or now >= self._live_until:
             return None
+        if now >= refresh_after and key not in self._refreshing and self.loader is not None:
+            self._refreshing[key] = asyncio.create_task(self._refresh(key, fields, self.loader))
         return values
+
+    async def _refresh(self, key: str, fields: tuple[str, ...], loader: Loader) -> None:
+        generation = self.generation
+        try:
+            values = await loader(key, fields)
+        except Exception:  # Redis slow or down: the entry just expires; requests then fail closed
+            return
+        finally:
+            self._refreshing.pop(key, None)
+        self.put(key, fields, values, generation)
 
     def put(self, key: str, fields: tuple[str, ...], values: Values, generation: int) -> None:
         """Store a fill read while `generation` was current; dropped if anything was invalidated
         since (the read may predate the change)."""
         if generation != self.generation or not self.live:
             return
-        if len(self._entries) >= MAX_ENTRIES:
+        if len(self._entries) >= MAX_ENTRIES and key not in self._entries:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (time.monotonic() + self._ttl, fields, values)
+        now = time.monotonic()
+        self._entries[key] = (now + self._ttl, now + self._ttl / 2, fields, values)
 
     def invalidate(self, key: bytes | str) -> None:
         """Forget one session here (FLUSH: all of them)."""
@@ -96,6 +124,8 @@ class SessionCache:
     async def stop(self) -> None:
         self._stopping.set()
         self._switch_off()
+        for refresh in list(self._refreshing.values()):
+            refresh.cancel()
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=5)
@@ -138,7 +168,7 @@ class SessionCache:
         while not self._stopping.is_set():
             now = time.monotonic()
             if now >= next_ping:
-                if now - last_pong > LIVE_WINDOW * 4:
+                if now - last_pong > LIVE_WINDOW * 2:
                     raise TimeoutError("no PONG from Redis")  # reconnect from scratch
                 await asyncio.wait_for(pubsub.ping(), HEARTBEAT)
                 next_ping = now + HEARTBEAT

@@ -111,6 +111,8 @@ class SessionStore:
         self._redis = redis
         self._prefix = prefix
         self.cache = cache
+        if cache is not None:
+            cache.loader = self._read
         self._ttl_ms = ttl_seconds * 1000
         self._rotate = redis.register_script(ROTATE)
         self._rotate_cookie = redis.register_script(ROTATE_COOKIE)
@@ -181,11 +183,17 @@ class SessionStore:
         when it is live, else in one round trip."""
         key = self.session_key(user_id, sid)
         cache = self.cache
-        if cache is not None:
-            cached = cache.get(key, fields)
-            if cached is not None:
-                return cached
-        generation = cache.generation if cache is not None else 0
+        if cache is None:
+            return await self._read(key, fields)
+        cached = cache.get(key, fields)
+        if cached is not None:
+            return cached
+        generation = cache.generation
+        values = await self._read(key, fields)
+        cache.put(key, fields, values, generation)
+        return values
+
+    async def _read(self, key: str, fields: tuple[str, ...]) -> list[bytes | None]:
         try:
             values: list[bytes | None] = await self._redis.hmget(key, fields)
             seen = values[4]
@@ -193,8 +201,6 @@ class SessionStore:
                 await self._touch(keys=[key], args=[f"{time.time():.3f}"])
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
-        if cache is not None:
-            cache.put(key, fields, values, generation)
         return values
 
     async def _changed(self, user_id: str, sid: str) -> None:

@@ -3,6 +3,7 @@ the moment it changes, and serves nothing while its pub/sub subscriber is not pr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -104,6 +105,42 @@ async def test_a_fill_that_raced_an_invalidation_is_not_kept() -> None:
     assert cache.get("studio:{u:1}:s:a", ("uid", "mode")) is None  # other fields: a miss
     cache._live_until = 0.0
     assert cache.get("studio:{u:1}:s:a", fields) is None  # never served while not live
+
+
+async def test_a_busy_session_is_reread_in_the_background_before_it_expires() -> None:
+    reads: list[str] = []
+    release = asyncio.Event()
+
+    async def loader(key: str, fields: tuple[str, ...]) -> list[bytes | None]:
+        reads.append(key)
+        await release.wait()
+        return [b"fresh"]
+
+    cache = SessionCache(redis=None, channel="unused", ttl=5)
+    cache.loader = loader
+    cache._live_until = float("inf")
+    key, fields = "studio:{u:1}:s:a", ("uid",)
+    cache.put(key, fields, [b"old"], cache.generation)
+    assert cache.get(key, fields) == [b"old"] and reads == []  # young: no re-read
+
+    expires, _, cached_fields, values = cache._entries[key]
+    cache._entries[key] = (expires, 0.0, cached_fields, values)  # past half its life
+    assert [cache.get(key, fields) for _ in range(3)] == [[b"old"]] * 3  # still served
+    await asyncio.sleep(0)
+    assert reads == [key]  # one background read for the burst, not one per request
+    release.set()
+    await wait_until(lambda: cache.get(key, fields) == [b"fresh"], what="refreshed")
+
+    # A re-read that raced an invalidation is dropped like any other fill.
+    release.clear()
+    expires, _, cached_fields, values = cache._entries[key]
+    cache._entries[key] = (expires, 0.0, cached_fields, values)
+    cache.get(key, fields)
+    await asyncio.sleep(0)
+    cache.invalidate(key)
+    release.set()
+    await wait_until(lambda: not cache._refreshing, what="re-read done")
+    assert cache.get(key, fields) is None
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 async def _cache_noticed(state: dict[str, Any]) -> None:
     """The session cache stops serving once its subscriber sees Redis gone: at once on a closed
-    connection, within its heartbeat window (1.25 s) when Redis is frozen. Studio runs in this
+    connection, within its heartbeat window (3 s) when Redis is frozen. Studio runs in this
     process here, so the test yields until then; a separate client never finds it otherwise."""
     cache = state["session_store"].cache
     await wait_until(lambda: not cache.live, what="session cache off")
