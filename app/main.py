@@ -36,9 +36,9 @@ def proxied_prefixes(settings: Settings, registry: RegistryConfig) -> tuple[str,
 class StudioApp(FastAPI):
     """FastAPI with a fast lane for proxied requests.
 
-    A request for a registry service goes through Studio's own middleware (the same instances'
-    configuration as every other request: request id, access log, metrics, security headers,
-    CORS, limits, tracing) straight to the proxy route. It skips what only Studio's own routes
+    A request for a registry service goes through Studio's own middleware (built from the same
+    list as for every other request: request id, access log, metrics, security headers, CORS,
+    limits) straight to the proxy route. It skips what only Studio's own routes
     need: Starlette's error and exception layers (the request-context middleware already turns
     a crash into the 500 envelope, and the proxy renders its own errors), FastAPI's telemetry
     and body-limit layers, the dependency exit stack and route matching. Measured in
@@ -99,7 +99,8 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
     openapi.install(
         app, settings.api_prefix, registry, CookiePolicy.from_settings(settings).session_name
     )
-    # Added inner first: RequestContext ends up outermost, so every response gets its id.
+    # Added inner first: RequestContext wraps all but the security headers, so every response
+    # gets its id.
     app.add_middleware(EnvelopeMiddleware, raw_paths=(OPENAPI_PATH, "/metrics"))
     app.add_middleware(
         RequestLimitsMiddleware,
@@ -109,14 +110,15 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
     )
     if settings.cors_allow_origins:
         app.add_middleware(cors_middleware, settings=settings)
+    app.add_middleware(MetricsMiddleware)
+    tracing.instrument_app(app, tracer_provider)  # inside the request context: ids in spans
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
+    # Outermost: the request context's own last-resort 500 carries these headers too.
     app.add_middleware(
         SecurityHeadersMiddleware,
         hsts_max_age=settings.security_hsts_max_age,
         trust_forwarded_proto=bool(settings.trusted_proxies),
     )
-    app.add_middleware(MetricsMiddleware)
-    tracing.instrument_app(app, tracer_provider)  # inside the request context: ids in spans
-    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
     if getattr(app.state, "tracer_provider", None) is None:
         app.enable_proxy_lane()  # traced apps keep the full stack: the tracer wraps it whole
     return app

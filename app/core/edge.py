@@ -50,11 +50,12 @@ class SecurityHeadersMiddleware:
         extra = list(BASE_SECURITY_HEADERS)
         if not scope["path"].startswith(DOCS_PATHS):
             extra.append(API_CSP)
-        if self.hsts is not None and self._https(scope):
-            extra.append(self.hsts)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # Judged at the answer: the request context (inside) has marked the peer by then.
+                if self.hsts is not None and self._https(scope):
+                    extra.append(self.hsts)
                 present = {k for k, _ in message.get("headers", ())}
                 message["headers"] = list(message.get("headers", ())) + [
                     (k, v) for k, v in extra if k not in present

@@ -81,3 +81,28 @@ async def test_studio_routes_under_the_prefix_are_not_shadowed(
     assert "checks" in (r.json()["result"] or r.json()["error"]["details"])
     r = await real_app.get("/api/v1/auth/login")  # a POST route: 405, not SERVICE_NOT_FOUND
     assert r.status_code == 405
+
+
+async def test_proxied_requests_take_the_fast_lane_with_the_same_edge(
+    real_app: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lane skips Starlette's and FastAPI's layers, not Studio's: same headers, and a crash
+    inside the proxy is still the 500 envelope with a request id."""
+    from app.main import StudioApp
+    from app.proxy import forwarder
+
+    r = await real_app.get("/api/v1/zen/hello", headers=bearer("admin"))
+    assert r.status_code == 200, r.text
+    app = real_app._transport.app.app  # type: ignore[attr-defined]
+    assert isinstance(app, StudioApp) and app._lane is not None  # served by the lane
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-request-id"]
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(forwarder, "forward", crash)
+    r = await real_app.get("/api/v1/zen/hello", headers=bearer("admin"))
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "INTERNAL_ERROR"
+    assert r.headers["x-request-id"] and r.headers["x-content-type-options"] == "nosniff"
