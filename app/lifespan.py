@@ -28,6 +28,9 @@ def build_lifespan(settings: Settings) -> Any:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings)
         redis = create_redis(settings)
+        # The session cache's subscriber holds a connection for good: its own small client, so
+        # it never takes one from the requests' pool (an in-process Redis is shared as it is).
+        listener = redis if settings.redis_in_process else create_redis(settings, max_connections=2)
         try:
             if settings.run_migrations or settings.embedded:
                 await migrations.upgrade(engine)
@@ -37,7 +40,7 @@ def build_lifespan(settings: Settings) -> Any:
                 "sessions": create_sessionmaker(engine),
                 "redis": redis,
                 "registry": app.state.registry,
-                **build_auth_state(settings, redis),
+                **build_auth_state(settings, redis, listener),
             }
             untrace = tracing.instrument_clients(app, engine)
             async with _extensions(app, state):
@@ -59,6 +62,8 @@ def build_lifespan(settings: Settings) -> Any:
                     gc.unfreeze()
             untrace()
         finally:
+            if listener is not redis:
+                await close_redis(listener)
             await close_redis(redis)
             await engine.dispose()
             log.info("studio stopped")

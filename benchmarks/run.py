@@ -1,7 +1,8 @@
 """`make bench`: Studio's proxy next to nginx and a naive FastAPI proxy, in one run.
 
 Starts (and stops) an nginx upstream serving ~1 KB of JSON, an nginx reverse proxy in front of
-it, the naive FastAPI + httpx proxy (benchmarks/naive_proxy.py), a fake SSE/echo downstream
+it, the naive FastAPI + httpx proxy (benchmarks/naive_proxy.py; in a fresh virtualenv as a team
+installs it, and in Studio's environment, which adds sniffio), a fake SSE/echo downstream
 (tests/fakes) and Studio with 2 and 1 uvicorn workers against a private PostgreSQL database
 and Redis key prefix (benchmarks/login_storm.py's `backend`), a registered user and its access
 token. Then: wrk at c=16 and c=64 against each, SSE per-event added delay, RSS growth for a
@@ -271,6 +272,32 @@ def studio(
         procs.stop(proc)
 
 
+NAIVE_PACKAGES = ("fastapi", "uvicorn", "httpx", "anyio")
+
+
+def naive_python() -> str:
+    """A virtualenv with only what the naive peer needs, as a team installs it
+    (`pip install fastapi "uvicorn[standard]" httpx`), at the versions Studio runs. anyio 4.16
+    no longer pulls in `sniffio`, so httpcore's per-request `import sniffio` fails each time:
+    the peer the issue measured. Kept in `.bench/` and rebuilt when the versions change."""
+    from importlib.metadata import version
+
+    pins = [f"{name}=={version(name)}" for name in NAIVE_PACKAGES]
+    pins[1] = pins[1].replace("uvicorn", "uvicorn[standard]")
+    venv = ROOT / ".bench" / "naive-venv"
+    python = venv / "bin" / "python"
+    marker = venv / "pins.txt"
+    if not (python.exists() and marker.exists() and marker.read_text() == " ".join(pins)):
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
+            check=True,
+        )
+        marker.write_text(" ".join(pins))
+    return str(python)
+
+
 def registry_yaml(upstream: int, fake: int) -> str:
     perms = '{read: "nexus:read", write: "nexus:read"}'
     return f"""services:
@@ -406,15 +433,24 @@ async def main(args: argparse.Namespace) -> None:
                 {**os.environ, "PYTHONPATH": str(ROOT)},
             )  # fmt: skip
             wait_http(f"http://127.0.0.1:{fake_port}/health", fake, tmp / "fake.log")
-            # the naive peer, 2 workers
-            naive_port = free_port()
-            naive = procs.start(
-                [PY, "-m", "uvicorn", "benchmarks.naive_proxy:app", "--port", str(naive_port),
-                 "--workers", "2", "--no-access-log", "--log-level", "warning"],
-                tmp / "naive.log",
-                {**os.environ, "UPSTREAM": f"http://127.0.0.1:{upstream}", "PYTHONPATH": str(ROOT)},
-            )  # fmt: skip
-            wait_http(f"http://127.0.0.1:{naive_port}/data.json", naive, tmp / "naive.log")
+            # the naive peer, 2 workers: as freshly installed, and in Studio's environment
+            naive_env = {
+                **os.environ,
+                "UPSTREAM": f"http://127.0.0.1:{upstream}",
+                "PYTHONPATH": str(ROOT),
+            }
+            naive_ports: dict[str, int] = {}
+            naives = []
+            for kind, python in (("naive", naive_python()), ("naive-sniffio", PY)):
+                port = naive_ports[kind] = free_port()
+                proc = procs.start(
+                    [python, "-m", "uvicorn", "benchmarks.naive_proxy:app", "--port", str(port),
+                     "--workers", "2", "--no-access-log", "--log-level", "warning"],
+                    tmp / f"{kind}.log",
+                    naive_env,
+                )  # fmt: skip
+                wait_http(f"http://127.0.0.1:{port}/data.json", proc, tmp / f"{kind}.log")
+                naives.append(proc)
 
             (tmp / "services.yaml").write_text(registry_yaml(upstream, fake_port))
             (tmp / "overlay.yaml").write_text("services: {}\n")
@@ -452,9 +488,16 @@ async def main(args: argparse.Namespace) -> None:
                         f"http://127.0.0.1:{nginx_proxy}/data.json", c, d
                     )
                     say(row(f"nginx reverse proxy c={c}", r))
-                    table["naive", c] = r = wrk(f"http://127.0.0.1:{naive_port}/data.json", c, d)
+                    table["naive", c] = r = wrk(
+                        f"http://127.0.0.1:{naive_ports['naive']}/data.json", c, d
+                    )
                     say(row(f"naive FastAPI+httpx (2w) c={c}", r))
-                procs.stop(naive)
+                    table["naive-sniffio", c] = r = wrk(
+                        f"http://127.0.0.1:{naive_ports['naive-sniffio']}/data.json", c, d
+                    )
+                    say(row(f"  the same + sniffio (2w) c={c}", r))
+                for proc in naives:
+                    procs.stop(proc)
 
                 token = ""
                 extras: dict[str, object] = {}
@@ -485,6 +528,7 @@ async def main(args: argparse.Namespace) -> None:
                             ratio = (
                                 f" x{r.rps / table['nginx-proxy', c].rps:.3f} nginx-proxy,"
                                 f" x{r.rps / table['naive', c].rps:.1f} naive"
+                                f" (x{r.rps / table['naive-sniffio', c].rps:.1f} with sniffio)"
                             )
                             say(row(f"Studio {workers}w auth GET c={c}", r, ratio))
                         if workers == 1 and not args.only_proxy:

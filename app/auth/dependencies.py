@@ -21,13 +21,14 @@ from app.core.errors import SessionRevoked, TokenInvalid, Unauthorized
 from app.ratelimit.service import RateLimiter
 
 
-def build_auth_state(settings: Settings, redis: Any) -> dict[str, Any]:
-    """The auth objects the lifespan shares with every request."""
+def build_auth_state(settings: Settings, redis: Any, listener: Any = None) -> dict[str, Any]:
+    """The auth objects the lifespan shares with every request; `listener` is the Redis client
+    the session cache subscribes with (default: `redis`)."""
     tokens = TokenService(settings)
     cache = None
     if settings.session_cache_seconds > 0:
         channel = f"{settings.redis_key_prefix}session-invalidations"
-        cache = SessionCache(redis, channel, settings.session_cache_seconds)
+        cache = SessionCache(redis, channel, settings.session_cache_seconds, listener)
     sessions = SessionStore(
         redis, settings.redis_key_prefix, settings.jwt_refresh_token_expire_seconds, cache
     )

@@ -44,8 +44,9 @@ class SessionCache:
     wait on Redis at once; an entry is still never served past its `ttl`.
     """
 
-    def __init__(self, redis: Any, channel: str, ttl: float) -> None:
-        self._redis = redis
+    def __init__(self, redis: Any, channel: str, ttl: float, listener: Any = None) -> None:
+        self._redis = redis  # publishes
+        self._listener = listener or redis  # subscribes: holds a connection for good
         self.channel = channel
         self._ttl = ttl
         # key -> (expires, refresh after, fields, values)
@@ -134,9 +135,10 @@ class SessionCache:
     async def _subscribe_forever(self) -> None:
         backoff = HEARTBEAT
         while not self._stopping.is_set():
-            pubsub = self._redis.pubsub()
+            pubsub = self._listener.pubsub()
             connection = None
             try:
+                await self._listener.initialize()  # a cluster client learns its slots here
                 await pubsub.subscribe(self.channel)
                 # redis-py reconnects and resubscribes by itself: off from that moment until
                 # the new subscription is confirmed.

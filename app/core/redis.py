@@ -40,10 +40,14 @@ def _common(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_redis(settings: Settings) -> Any:
-    """Build the client from REDIS_URL, REDIS_HOST or, in an embedded dev run, fakeredis."""
+def create_redis(settings: Settings, max_connections: int | None = None) -> Any:
+    """Build the client from REDIS_URL, REDIS_HOST or, in an embedded dev run, fakeredis.
+
+    `max_connections` (default REDIS_MAX_CONNECTIONS) sizes the pool, per node on a cluster.
+    """
+    limit = max_connections or settings.redis_max_connections
     if settings.redis_url:
-        return _from_url(settings.redis_url, settings)
+        return _from_url(settings.redis_url, settings, limit, max_connections is not None)
     if settings.redis_host:
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
         pool = BlockingConnectionPool(
@@ -51,7 +55,7 @@ def create_redis(settings: Settings) -> Any:
             port=settings.redis_port,
             db=settings.redis_db,
             password=password,
-            max_connections=settings.redis_max_connections,
+            max_connections=limit,
             timeout=5,
             **_common(settings),
         )
@@ -61,7 +65,7 @@ def create_redis(settings: Settings) -> Any:
     return FakeAsyncRedis()
 
 
-def _from_url(url: str, settings: Settings) -> Any:
+def _from_url(url: str, settings: Settings, limit: int, forced: bool) -> Any:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("redis+sentinel", "sentinel"):
@@ -76,17 +80,17 @@ def _from_url(url: str, settings: Settings) -> Any:
             db=db,
             **_common(settings),
         )
-        return sentinel.master_for(service, max_connections=settings.redis_max_connections)
+        return sentinel.master_for(service, max_connections=limit)
     if scheme in ("redis+cluster", "rediss+cluster", "cluster"):
         real = ("rediss" if scheme.startswith("rediss") else "redis") + url[len(scheme) :]
         common = _common(settings)
         common.pop("retry_on_error")
         common.pop("health_check_interval")
-        return RedisCluster.from_url(real, max_connections=settings.redis_max_connections, **common)
+        return RedisCluster.from_url(real, max_connections=limit, **common)
     query = parse_qs(parts.query)
     pool = BlockingConnectionPool.from_url(
         url,
-        max_connections=int(query.get("max_connections", [settings.redis_max_connections])[0]),
+        max_connections=int(query.get("max_connections", [limit])[0]) if not forced else limit,
         timeout=5,
         **_common(settings),
     )
