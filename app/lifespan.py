@@ -30,7 +30,9 @@ def build_lifespan(settings: Settings) -> Any:
         redis = create_redis(settings)
         # The session cache's subscriber holds a connection for good: its own small client, so
         # it never takes one from the requests' pool (an in-process Redis is shared as it is).
-        listener = redis if settings.redis_in_process else create_redis(settings, max_connections=2)
+        listener = redis
+        if settings.session_cache_seconds > 0 and not settings.redis_in_process:
+            listener = create_redis(settings, max_connections=2)
         try:
             if settings.run_migrations or settings.embedded:
                 await migrations.upgrade(engine)
