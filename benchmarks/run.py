@@ -278,8 +278,8 @@ NAIVE_PACKAGES = ("fastapi", "uvicorn", "httpx", "anyio")
 def naive_python() -> str:
     """A virtualenv with only what the naive peer needs, as a team installs it
     (`pip install fastapi "uvicorn[standard]" httpx`), at the versions Studio runs. anyio 4.16
-    no longer pulls in `sniffio`, so httpcore's per-request `import sniffio` fails each time:
-    the peer the issue measured. Kept in `.bench/` and rebuilt when the versions change."""
+    no longer pulls in `sniffio`, so httpcore's per-request `import sniffio` fails each time,
+    as in most teams' installs. Kept in `.bench/` and rebuilt when the versions change."""
     from importlib.metadata import version
 
     pins = [f"{name}=={version(name)}" for name in NAIVE_PACKAGES]
