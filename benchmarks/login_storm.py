@@ -2,12 +2,14 @@
 
 Starts Studio (uvicorn, one worker) against a private PostgreSQL database and a private Redis
 key prefix when both answer on 127.0.0.1, else in embedded mode (SQLite + in-process Redis),
-creates a user, then measures `GET /health` latency twice: alone, and while 20 clients log in
-concurrently in a loop. The storm runs in a process of its own, so the probe's latencies are
-Studio's and not the load generator's own event loop. Prints p50/p99 of both and their ratio;
-stops and removes everything it started. Bounded to well under a minute.
+creates a user, then probes `GET /health` every 2 ms in alternating phases: alone, and while 20
+clients log in continuously from a process of their own (3 rounds of each, 4 s a phase). Each
+probe request also goes to a control, a server on the same cores that does nothing but answer
+200: what it loses during the storm is what the host adds (2 cores shared by PostgreSQL, Redis,
+the storm's clients and the hashing), and the rest is Studio's. Prints p50/p99 of each and the
+ratios; stops and removes everything it started. About 40 s.
 
-    python -m benchmarks.login_storm [--requests 2000] [--logins 20] [--max-seconds 20]
+    python -m benchmarks.login_storm [--seconds 4] [--interval 2] [--rounds 3] [--logins 20]
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -161,18 +162,95 @@ async def wait_healthy(http: httpx.AsyncClient, proc: subprocess.Popen[bytes], l
     raise SystemExit(f"Studio did not become healthy in 30 s:\n{log.read_text()[-3000:]}")
 
 
-async def health_latencies(http: httpx.AsyncClient, count: int, deadline: float) -> list[float]:
-    """Sequential `GET /health` latencies in milliseconds (stops early at `deadline`)."""
-    samples: list[float] = []
-    for _ in range(count):
+class Probe:
+    """Sequential `GET /health` on one keep-alive connection, with raw HTTP/1.1 on asyncio
+    streams: a few microseconds of client work per request, so the figures are Studio's and
+    the loopback's rather than an HTTP client library's."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> Probe:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+
+    async def once(self) -> float:
+        """One request's latency in milliseconds; exits on anything but a 200."""
+        assert self.reader is not None and self.writer is not None
         started = time.perf_counter()
-        response = await http.get("/health")
-        samples.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise SystemExit(f"/health answered {response.status_code}")
-        if time.monotonic() > deadline:
-            break
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        elapsed = (time.perf_counter() - started) * 1000
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise SystemExit(f"/health answered {head.splitlines()[0].decode()}")
+        return elapsed
+
+
+async def paced(probes: list[Probe], seconds: float, interval: float) -> list[list[float]]:
+    """Every `interval` seconds, one request to each probe in turn, for `seconds`: a paced
+    probe, not a load of its own, so a request arrives at whatever moment the server is in."""
+    samples: list[list[float]] = [[] for _ in probes]
+    loop = asyncio.get_running_loop()
+    start = tick = loop.time()
+    while tick - start < seconds:
+        for probe, taken in zip(probes, samples, strict=True):
+            taken.append(await probe.once())
+        tick += interval
+        await asyncio.sleep(max(0.0, tick - loop.time()))
     return samples
+
+
+CONTROL_BODY = b'{"success":true,"data":{"status":"ok"},"message":"Studio is running"}'
+
+
+async def serve_control(port: int) -> None:
+    """The control: a server that does nothing but answer 200, on the same cores as Studio.
+    Its latency during the storm is what the host alone adds (PostgreSQL, Redis, the storm's
+    clients and the hashing compete for 2 cores)."""
+    response = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+    response %= (len(CONTROL_BODY), CONTROL_BODY)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(response)
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+@contextlib.contextmanager
+def control_process(port: int) -> Iterator[None]:
+    command = [sys.executable, "-m", "benchmarks.login_storm", "--control", str(port)]
+    proc = subprocess.Popen(command, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 10
+        while not answers(f"http://127.0.0.1:{port}", port):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("the control server did not start")
+            time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 async def login_loop(http: httpx.AsyncClient, stop: asyncio.Event, counts: dict[int, int]) -> None:
@@ -194,26 +272,21 @@ async def storm(base: str, logins: int) -> None:
 
 
 @contextlib.contextmanager
-def storm_process(base: str, logins: int) -> Iterator[dict[str, Any]]:
-    """Run the storm beside the probe; yields a dict that holds its status counts afterwards."""
-    command = [
-        sys.executable,
-        "-m",
-        "benchmarks.login_storm",
-        "--storm",
-        base,
-        "--logins",
-        str(logins),
-    ]
+def storm_process(base: str, logins: int) -> Iterator[dict[int, int]]:
+    """Run the storm beside the probe; the yielded dict holds its status counts afterwards."""
+    command = [sys.executable, "-m", "benchmarks.login_storm", "--storm", base]
+    command += ["--logins", str(logins)]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE)
-    outcome: dict[str, Any] = {}
+    counts: dict[int, int] = {}
     try:
-        yield outcome
+        yield counts
     finally:
+        # The storm's clients finish the login they are in, so Studio is idle once it exits.
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
         lines = out.decode().strip().splitlines()
-        outcome["counts"] = {int(k): v for k, v in json.loads(lines[-1]).items()} if lines else {}
+        if lines:
+            counts.update({int(k): v for k, v in json.loads(lines[-1]).items()})
 
 
 def report(name: str, samples: list[float]) -> tuple[float, float]:
@@ -225,12 +298,18 @@ def report(name: str, samples: list[float]) -> tuple[float, float]:
     return p50, p99
 
 
-async def main(requests: int, logins: int, max_seconds: float) -> None:
+async def main(seconds: float, interval: float, logins: int, rounds: int) -> None:
     started = time.monotonic()
+    # [studio, control] x [alone, storm]
+    alone: list[list[float]] = [[], []]
+    loaded: list[list[float]] = [[], []]
+    per_round: list[tuple[float, float]] = []
+    counts: dict[int, int] = {}
+    storm_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
         workdir = Path(tmp)
         async with backend(workdir) as where:
-            port = free_port()
+            port, control_port = free_port(), free_port()
             env = {
                 **{
                     k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DATABASE_"))
@@ -247,52 +326,71 @@ async def main(requests: int, logins: int, max_seconds: float) -> None:
             }
             log = workdir / "studio.log"
             print(f"Studio on 127.0.0.1:{port}, {where.description}; cpus={os.cpu_count()}")
-            with studio(env, port, log) as proc:
+            with studio(env, port, log) as proc, control_process(control_port):
                 base = f"http://127.0.0.1:{port}"
-                async with httpx.AsyncClient(base_url=base, timeout=30) as probe:
-                    await wait_healthy(probe, proc, log)
-                    created = await probe.post(
+                async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+                    await wait_healthy(http, proc, log)
+                    created = await http.post(
                         f"{API}/auth/register", json={"email": EMAIL, "password": PASSWORD}
                     )
                     if created.status_code != 201:
                         raise SystemExit(f"register failed: {created.status_code} {created.text}")
-                    await health_latencies(probe, 100, time.monotonic() + 5)  # warm-up
-
-                    alone = await health_latencies(probe, requests, time.monotonic() + max_seconds)
-
-                    with storm_process(base, logins) as outcome:
-                        await asyncio.sleep(1.0)  # let the storm build up
-                        storm_started = time.monotonic()
-                        loaded = await health_latencies(
-                            probe, requests, time.monotonic() + max_seconds
-                        )
-                        storm_seconds = time.monotonic() - storm_started
-                    counts: dict[int, int] = outcome["counts"]
+                async with Probe(port) as probe, Probe(control_port) as control:
+                    await paced([probe, control], 1.0, interval)  # warm-up
+                    # Alone and storm phases alternate, so a drift of the host's speed during
+                    # the run weighs on both sides alike.
+                    for _ in range(rounds):
+                        quiet = await paced([probe, control], seconds, interval)
+                        with storm_process(base, logins) as round_counts:
+                            await asyncio.sleep(1.0)  # let the storm build up
+                            storm_started = time.monotonic()
+                            busy = await paced([probe, control], seconds, interval)
+                            storm_seconds += time.monotonic() - storm_started + 1.0
+                        for status, n in round_counts.items():
+                            counts[status] = counts.get(status, 0) + n
+                        for i in (0, 1):
+                            alone[i] += quiet[i]
+                            loaded[i] += busy[i]
+                        per_round.append((percentile(quiet[0], 99), percentile(busy[0], 99)))
 
     print()
-    p50_alone, p99_alone = report("/health alone", alone)
-    p50_storm, p99_storm = report(f"/health + {logins} logins", loaded)
+    p50_alone, p99_alone = report("/health alone", alone[0])
+    p50_storm, p99_storm = report(f"/health + {logins} logins", loaded[0])
+    _, c99_alone = report("control alone", alone[1])
+    _, c99_storm = report(f"control + {logins} logins", loaded[1])
     total = sum(counts.values())
     print(
-        f"{'logins during the storm':<26} n={total:>5}  {total / (storm_seconds + 0.5):.1f}/s  "
+        f"{'logins during the storm':<26} n={total:>5}  {total / storm_seconds:.1f}/s  "
         f"statuses={dict(sorted(counts.items()))}"
     )
-    ratio_p50, ratio_p99 = p50_storm / p50_alone, p99_storm / p99_alone
-    print(f"{'ratio under storm':<26} p50 x{ratio_p50:.2f}  p99 x{ratio_p99:.2f}")
+    rounds_text = ", ".join(f"{a:.2f}->{b:.2f}" for a, b in per_round)
+    print(f"{'/health p99 by round (ms)':<26} {rounds_text}")
+    print(
+        f"{'ratio under storm':<26} /health p50 x{p50_storm / p50_alone:.2f}  "
+        f"p99 x{p99_storm / p99_alone:.2f};  control p99 x{c99_storm / c99_alone:.2f}"
+    )
+    print(
+        f"{'added by the storm, p99':<26} /health +{p99_storm - p99_alone:.2f} ms, "
+        f"control +{c99_storm - c99_alone:.2f} ms"
+    )
     print(f"wall time {time.monotonic() - started:.1f} s")
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="/health requests per phase")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each phase")
+    parser.add_argument("--interval", type=float, default=2.0, help="ms between probe requests")
+    parser.add_argument("--rounds", type=int, default=3, help="alone/storm phase pairs")
     parser.add_argument("--logins", type=int, default=20, help="concurrent login clients")
-    parser.add_argument("--max-seconds", type=float, default=20.0, help="time cap per phase")
     parser.add_argument("--storm", metavar="BASE_URL", help=argparse.SUPPRESS)  # the storm process
+    parser.add_argument("--control", type=int, help=argparse.SUPPRESS)  # the control server
     args = parser.parse_args()
-    if args.storm:
+    if args.control:
+        asyncio.run(serve_control(args.control))
+    elif args.storm:
         asyncio.run(storm(args.storm, args.logins))
     else:
-        asyncio.run(main(args.requests, args.logins, args.max_seconds))
+        asyncio.run(main(args.seconds, args.interval / 1000, args.logins, args.rounds))
 
 
 if __name__ == "__main__":

@@ -569,14 +569,14 @@ async def main(args: argparse.Namespace) -> None:
         say()
         say("Login storm (benchmarks/login_storm.py, its own Studio, 1 worker):")
         storm = subprocess.run(
-            [PY, "-m", "benchmarks.login_storm", "--requests", "1500", "--max-seconds", "15"],
+            [PY, "-m", "benchmarks.login_storm"],
             cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=180,
         )
         for line in storm.stdout.splitlines():
-            if line.startswith(("/health", "ratio", "logins")):
+            if line.startswith(("/health", "control", "ratio", "added", "logins")):
                 say("    " + line)
     say(f"wall time {time.monotonic() - started:.0f} s")
     if args.output:

@@ -28,7 +28,7 @@ def audit_command(ns: argparse.Namespace) -> int:
         try:
             async with create_sessionmaker(engine)() as db:
                 purged = await service.purge(db, days)
-                service.record(
+                await service.record(
                     db,
                     AuditContext(user_agent="studio-cli"),
                     Action.AUDIT_PURGE,

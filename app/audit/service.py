@@ -6,10 +6,10 @@ import base64
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import Table, and_, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
@@ -60,7 +60,10 @@ class AuditContext:
         return AuditContext(self.request_id, self.client_ip, self.user_agent, uid, actor_email)
 
 
-def record(
+_INSERT = insert(cast(Table, AuditEvent.__table__))
+
+
+async def record(
     session: AsyncSession,
     ctx: AuditContext,
     action: str,
@@ -68,22 +71,26 @@ def record(
     target: str | None = None,
     outcome: str = "success",
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Add an event to the session; it commits with the change it records."""
-    event = AuditEvent(
-        occurred_at=utcnow(),
-        actor_id=ctx.actor_id,
-        actor_email=ctx.actor_email,
-        action=action,
-        target=target,
-        outcome=outcome,
-        client_ip=ctx.client_ip,
-        user_agent=ctx.user_agent,
-        request_id=ctx.request_id,
-        details=details,
+) -> None:
+    """Write an event in the session's transaction; it commits with the change it records.
+
+    One Core INSERT, not an ORM object: the unit of work's bookkeeping was a measurable part
+    of every login (BENCHMARKS.md)."""
+    await session.execute(
+        _INSERT,
+        {
+            "occurred_at": utcnow(),
+            "actor_id": ctx.actor_id,
+            "actor_email": ctx.actor_email,
+            "action": action,
+            "target": target,
+            "outcome": outcome,
+            "client_ip": ctx.client_ip,
+            "user_agent": ctx.user_agent,
+            "request_id": ctx.request_id,
+            "details": details,
+        },
     )
-    session.add(event)
-    return event
 
 
 def encode_cursor(event: AuditEvent) -> str:

@@ -64,7 +64,7 @@ def create_admin(ns: argparse.Namespace) -> int:
                 user.is_active = True
                 user.roles = sorted({*user.roles, *admin_role}, key=lambda r: r.name)
                 await db.flush()
-                audit.record(
+                await audit.record(
                     db,
                     AuditContext(user_agent="studio-cli").by(user.id, email),
                     Action.ADMIN_CREATE,

@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from app.audit import service as audit
 from app.audit.service import Action, AuditContext
-from app.auth import cookies, passwords
+from app.auth import accounts, cookies, passwords
 from app.auth.cookies import CookieGrant
 from app.auth.models import User
 from app.auth.principal import Principal
-from app.auth.schemas import TokenPair, UserRead, login_email
+from app.auth.schemas import TokenPair, UserRead
 from app.auth.sessions import SessionStore
 from app.auth.tokens import TokenService
 from app.core.errors import (
@@ -33,7 +32,6 @@ from app.core.errors import (
 from app.core.logging import get_logger
 from app.core.types import utcnow
 from app.rbac import service as rbac
-from app.rbac.models import Role
 
 log = get_logger("studio.auth")
 
@@ -57,17 +55,6 @@ def user_read(user: User) -> UserRead:
         created_at=user.created_at,
         last_login_at=user.last_login_at,
     )
-
-
-async def find_user(db: AsyncSession, email: str) -> User | None:
-    """The user with its roles and their permissions, in one query (login's hot spot: the
-    relationships' own select-in loading would make it three)."""
-    query = (
-        select(User)
-        .where(User.email == email)
-        .options(joinedload(User.roles).joinedload(Role.permissions))
-    )
-    return (await db.execute(query)).unique().scalar_one_or_none()
 
 
 async def get_user(db: AsyncSession, user_id: str | uuid.UUID) -> User | None:
@@ -96,7 +83,7 @@ async def register(
     db.add(user)
     try:
         await db.flush()
-        audit.record(db, ctx.by(user.id, email), Action.REGISTER, target=str(user.id))
+        await audit.record(db, ctx.by(user.id, email), Action.REGISTER, target=str(user.id))
         await db.commit()
     except IntegrityError:
         await db.rollback()  # lost a race with a concurrent registration of the same email
@@ -111,7 +98,7 @@ async def _audit_alone(
     db: AsyncSession, ctx: AuditContext, action: str, target: str | None, outcome: str, reason: str
 ) -> None:
     """Record a refused attempt in a transaction of its own (nothing else changed)."""
-    audit.record(db, ctx, action, target=target, outcome=outcome, details={"reason": reason})
+    await audit.record(db, ctx, action, target=target, outcome=outcome, details={"reason": reason})
     await db.commit()
 
 
@@ -126,52 +113,64 @@ async def login(
 ) -> TokenPair:
     """Verify the password (same cost for unknown emails), open a session, issue tokens.
 
-    With `cookie`, the session is a cookie-mode one: its refresh token stays in Redis.
+    `email` is in its stored form (`login_email`). With `cookie`, the session is a cookie-mode
+    one: its refresh token stays in Redis.
     """
-    email = login_email(email)
-    user = await find_user(db, email)
-    stored = user.password_hash if user else await passwords.DummyHash.get()
+    account = await accounts.find_account(db, email)
+    # Hashing can queue behind a storm of logins: no pooled connection is held meanwhile.
+    await db.rollback()
+    stored = account.password_hash if account else await passwords.DummyHash.get()
     ok, new_hash = await passwords.verify_password(password, stored)
-    if user is None or not ok:
+    if account is None or not ok:
         await _audit_alone(
             db,
-            ctx.by(user.id if user else None, email),
+            ctx.by(account.id if account else None, email),
             Action.LOGIN,
             email,
             "failure",
             "bad_credentials",
         )
         raise InvalidCredentials()
-    if not user.is_active:
+    if not account.is_active:
         await _audit_alone(
-            db, ctx.by(user.id, email), Action.LOGIN, str(user.id), "failure", "disabled"
+            db, ctx.by(account.id, email), Action.LOGIN, str(account.id), "failure", "disabled"
         )
         raise AccountDisabled()
+    now = utcnow()
+    changes: dict[str, object] = {"last_login_at": now, "updated_at": now}
     if new_hash:
-        user.password_hash = new_hash  # outdated parameters or scheme: upgraded transparently
-    user.last_login_at = utcnow()
-    pair = await open_session(auth, user, ctx, cookie)
-    audit.record(
-        db,
-        ctx.by(user.id, email),
-        Action.LOGIN,
-        target=str(user.id),
-        details={"mode": "cookie"} if cookie else None,
+        changes["password_hash"] = new_hash  # outdated parameters or scheme: upgraded
+    user_id = str(account.id)
+    pair = await open_session(
+        auth, user_id, account.email, account.roles, account.permissions, ctx, cookie
     )
     try:
+        await accounts.record_login(db, account.id, changes)
+        await audit.record(
+            db,
+            ctx.by(account.id, email),
+            Action.LOGIN,
+            target=user_id,
+            details={"mode": "cookie"} if cookie else None,
+        )
         await db.commit()
     except SQLAlchemyError:
         sid = auth.tokens.verify(pair.access_token, "access").sid
-        await auth.sessions.revoke(str(user.id), sid)
+        await auth.sessions.revoke(user_id, sid)
         raise
-    return pair.model_copy(update={"user": user_read(user)})
+    return pair.model_copy(update={"user": account.read(now)})
 
 
 async def open_session(
-    auth: AuthContext, user: User, ctx: AuditContext, cookie: CookieGrant | None = None
+    auth: AuthContext,
+    user_id: str,
+    email: str,
+    roles: list[str],
+    permissions: list[str],
+    ctx: AuditContext,
+    cookie: CookieGrant | None = None,
 ) -> TokenPair:
     """A new Redis session with the user's permission snapshot, and its first token pair."""
-    user_id = str(user.id)
     sid = uuid.uuid4().hex
     refresh = auth.tokens.issue("refresh", user_id=user_id, session_id=sid)
     extra = None
@@ -185,9 +184,9 @@ async def open_session(
         }
     await auth.sessions.create(
         user_id=user_id,
-        email=user.email,
-        roles=sorted(r.name for r in user.roles),
-        permissions=rbac.permissions_of(user.roles),
+        email=email,
+        roles=roles,
+        permissions=permissions,
         refresh_jti=refresh.jti,
         client_ip=ctx.client_ip,
         user_agent=ctx.user_agent,
@@ -260,7 +259,7 @@ async def _audit_best_effort(
     # The change itself lives in Redis: an unreachable database must not undo a rotation, so
     # the event then goes to the error log in full instead.
     try:
-        audit.record(db, ctx, action, target=target, outcome=outcome)
+        await audit.record(db, ctx, action, target=target, outcome=outcome)
         await db.commit()
     except (SQLAlchemyError, OSError):
         await _safe_rollback(db)
@@ -328,7 +327,7 @@ async def change_password(
         )
         raise InvalidCredentials("Current password is incorrect")
     user.password_hash = await passwords.hash_password(new)
-    audit.record(db, actor, Action.PASSWORD_CHANGE, target=str(user.id))
+    await audit.record(db, actor, Action.PASSWORD_CHANGE, target=str(user.id))
     await db.commit()
     try:
         return await auth.sessions.revoke_all(principal.user_id, except_sid=principal.session_id)

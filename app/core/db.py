@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.core.config import Settings
 
@@ -45,11 +47,10 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.postgres_pool_size,
         max_overflow=settings.postgres_max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
             "timeout": 5,
@@ -57,6 +58,32 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
             "server_settings": {"application_name": "studio"},
         },
     )
+    event.listen(engine.sync_engine, "checkin", _note_checkin)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
+
+
+# A pooled connection idle this long is pinged before use. `pool_pre_ping` pings on every
+# checkout, which for asyncpg is three round trips (BEGIN, ";", ROLLBACK): a third of a login's
+# database time. A connection back in the pool a moment ago is trusted instead; if the server
+# went away in that moment, the statement fails as a disconnect, which invalidates the pool.
+PING_IDLE_SECONDS = 2.0
+_CHECKED_IN = "studio.checked_in"
+
+
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Ping a connection that sat idle; a dead one is replaced, and older ones are dropped."""
+    since = record.info.get(_CHECKED_IN)
+    if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+        return  # new, or in use a moment ago
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        raise exc.InvalidatePoolError(f"ping failed: {type(error).__name__}") from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:

@@ -67,6 +67,14 @@ async def database_unavailable(_: Request, exc: Exception) -> Response:
     return _error_response(503, "DEPENDENCY_UNAVAILABLE", "A required dependency is unavailable")
 
 
+async def database_error(request: Request, exc: Exception) -> Response:
+    # A statement that met a connection the server had closed (it was trusted, having been in
+    # use a moment before; the pool is invalidated and the next request gets a new one).
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return await database_unavailable(request, exc)
+    raise exc
+
+
 async def database_rejected(_: Request, exc: Exception) -> Response:
     # A value the database cannot store (e.g. NUL in text) that validation let through.
     log.warning("database refused a value", error=type(exc).__name__)
@@ -81,6 +89,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.InterfaceError, database_unavailable)
     app.add_exception_handler(sa_exc.TimeoutError, database_unavailable)  # pool exhausted
     app.add_exception_handler(sa_exc.DataError, database_rejected)
+    app.add_exception_handler(sa_exc.DBAPIError, database_error)  # the most specific one wins
     app.add_exception_handler(StudioError, studio_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -82,7 +82,7 @@ async def update_user(
         user.is_active = change.is_active
     new_roles = sorted(r.name for r in user.roles)
     after: dict[str, Any] = {"roles": new_roles, "is_active": user.is_active}
-    audit.record(
+    await audit.record(
         db,
         ctx.by(admin.user_id, admin.email),
         Action.USER_UPDATE,
@@ -111,7 +111,7 @@ async def create_role(
     except IntegrityError:
         await db.rollback()
         raise Conflict("Role already exists") from None
-    audit.record(
+    await audit.record(
         db,
         ctx.by(admin.user_id, admin.email),
         Action.ROLE_CREATE,
@@ -136,7 +136,7 @@ async def update_role(
     role.permissions = await rbac.permissions_named(db, body.permissions)
     if body.description is not None:
         role.description = body.description
-    audit.record(
+    await audit.record(
         db,
         ctx.by(admin.user_id, admin.email),
         Action.ROLE_UPDATE,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.auth.models import User
 from app.core.config import Settings
 from app.main import create_app
+from app.rbac.models import Role
 from tests.conftest import TEST_SECRET
 from tests.support import StateApp
 
@@ -120,6 +121,14 @@ async def update_user(state: dict[str, Any], email: str, **values: Any) -> None:
         user = (await db.execute(select(User).where(User.email == email))).scalar_one()
         for key, value in values.items():
             setattr(user, key, value)
+        await db.commit()
+
+
+async def grant_roles(state: dict[str, Any], email: str, roles: list[str]) -> None:
+    """Give a stored user exactly these roles, directly in the database."""
+    async with state["sessions"]() as db:
+        user = (await db.execute(select(User).where(User.email == email))).scalar_one()
+        user.roles = list((await db.execute(select(Role).where(Role.name.in_(roles)))).scalars())
         await db.commit()
 
 

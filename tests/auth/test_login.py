@@ -9,6 +9,7 @@ import httpx
 import pytest
 from passlib.hash import pbkdf2_sha256
 
+from app.auth import passwords
 from tests.auth.helpers import (
     AUTH,
     PASSWORD,
@@ -16,6 +17,7 @@ from tests.auth.helpers import (
     assert_error,
     assert_ok,
     bearer,
+    grant_roles,
     load_user,
     login,
     new_email,
@@ -123,11 +125,50 @@ async def test_new_hashes_are_argon2id(client: httpx.AsyncClient, state: dict[st
     assert PASSWORD not in stored.password_hash
 
 
-async def test_login_sets_last_login_at(client: httpx.AsyncClient) -> None:
+async def test_login_sets_last_login_at(client: httpx.AsyncClient, state: dict[str, Any]) -> None:
     user = await register(client)
     assert user["last_login_at"] is None
     pair = await login(client, user["email"])
     assert pair["user"]["last_login_at"] is not None
+    stored = await load_user(state, user["email"])
+    assert stored is not None and stored.last_login_at is not None
+    assert stored.updated_at >= stored.last_login_at
+    # The user in the login answer reads like the one `/me` builds from the stored account.
+    me = assert_ok(await client.get(f"{AUTH}/me", headers=bearer(pair["access_token"])))
+    assert me == pair["user"]
+
+
+async def test_login_answer_carries_every_role_and_permission(
+    client: httpx.AsyncClient, state: dict[str, Any]
+) -> None:
+    user = await register(client)
+    await grant_roles(state, user["email"], ["admin", "viewer"])
+    pair = await login(client, user["email"])
+    me = assert_ok(await client.get(f"{AUTH}/me", headers=bearer(pair["access_token"])))
+    assert pair["user"]["roles"] == ["admin", "viewer"]
+    assert pair["user"]["permissions"] == me["permissions"]
+    # admin's "*" and viewer's own, each once: one row per grant, folded
+    assert pair["user"]["permissions"][0] == "*" and len(me["permissions"]) > 3
+
+
+async def test_login_holds_no_database_connection_while_hashing(
+    client: httpx.AsyncClient, state: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storm of logins queues at the hashing pool without taking the database pool along."""
+    user = await register(client)
+    pool = state["engine"].pool
+    held: list[int] = []
+    verify = passwords.verify_password
+
+    async def watched(password: str, stored: str) -> tuple[bool, str | None]:
+        held.append(pool.checkedout())
+        return await verify(password, stored)
+
+    monkeypatch.setattr(passwords, "verify_password", watched)
+    await login(client, user["email"])
+    bad = await client.post(f"{AUTH}/login", json={"email": user["email"], "password": "nope-1"})
+    assert_error(bad, 401, "INVALID_CREDENTIALS")
+    assert held == [0, 0]
 
 
 @pytest.mark.parametrize(

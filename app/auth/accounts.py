@@ -1,0 +1,91 @@
+"""Login's read and write of an account, in SQLAlchemy Core: no ORM objects on the hot path."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.auth.schemas import UserRead
+from app.rbac.models import Permission, Role, role_permission, user_role
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What login needs of a user, read with its grants in one Core query (no ORM objects)."""
+
+    id: uuid.UUID
+    email: str
+    password_hash: str
+    full_name: str | None
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    roles: list[str]
+    permissions: list[str]
+
+    def read(self, last_login_at: datetime | None) -> UserRead:
+        return UserRead(
+            id=self.id,
+            email=self.email,
+            full_name=self.full_name,
+            is_active=self.is_active,
+            roles=self.roles,
+            permissions=self.permissions,
+            created_at=self.created_at,
+            last_login_at=last_login_at,
+        )
+
+
+_user_table = cast(Table, User.__table__)
+_users = _user_table.c
+_ACCOUNT = (
+    select(
+        _users.id,
+        _users.email,
+        _users.password_hash,
+        _users.full_name,
+        _users.is_active,
+        _users.created_at,
+        _users.last_login_at,
+        Role.name.label("role"),
+        Permission.name.label("permission"),
+    )
+    .select_from(User)
+    .outerjoin(user_role, user_role.c.user_id == _users.id)
+    .outerjoin(Role, Role.id == user_role.c.role_id)
+    .outerjoin(role_permission, role_permission.c.role_id == Role.id)
+    .outerjoin(Permission, Permission.id == role_permission.c.permission_id)
+    .where(_users.email == bindparam("email"))
+)
+_LOGGED_IN = update(_user_table).where(_users.id == bindparam("user_id"))
+
+
+async def find_account(db: AsyncSession, email: str) -> Account | None:
+    """The account with this (stored-form) email, its role and permission names; one round
+    trip, one row per (role, permission) grant."""
+    rows = (await db.execute(_ACCOUNT, {"email": email})).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return Account(
+        id=first.id,
+        email=first.email,
+        password_hash=first.password_hash,
+        full_name=first.full_name,
+        is_active=first.is_active,
+        created_at=first.created_at,
+        last_login_at=first.last_login_at,
+        roles=sorted({r.role for r in rows if r.role is not None}),
+        permissions=sorted({r.permission for r in rows if r.permission is not None}),
+    )
+
+
+async def record_login(db: AsyncSession, user_id: uuid.UUID, changes: dict[str, object]) -> None:
+    """Store `changes` (last login, an upgraded hash) in the caller's transaction."""
+    await db.execute(_LOGGED_IN.values(changes), {"user_id": user_id})
