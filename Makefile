@@ -66,7 +66,8 @@ format: install
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench-login: install ## /health latency alone and during a 20-login storm
+bench-login: install ## event-loop CPU per login; /health latency alone and during a 20-login storm
+	$(UV) run --frozen python -m benchmarks.login_cpu
 	$(UV) run --frozen python -m benchmarks.login_storm
 
 bench: install ## Studio vs nginx and a naive proxy, SSE, upload RSS, login storm (BENCHMARKS.md)
