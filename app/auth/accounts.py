@@ -63,7 +63,7 @@ _ACCOUNT = (
     .outerjoin(Permission, Permission.id == role_permission.c.permission_id)
     .where(_users.email == bindparam("email"))
 )
-_LOGGED_IN = update(_user_table).where(_users.id == bindparam("user_id"))
+_LOGGED_IN = update(_user_table).where(_users.id == bindparam("user_id"), _users.is_active)
 
 
 async def find_account(db: AsyncSession, email: str) -> Account | None:
@@ -86,6 +86,8 @@ async def find_account(db: AsyncSession, email: str) -> Account | None:
     )
 
 
-async def record_login(db: AsyncSession, user_id: uuid.UUID, changes: dict[str, object]) -> None:
-    """Store `changes` (last login, an upgraded hash) in the caller's transaction."""
-    await db.execute(_LOGGED_IN.values(changes), {"user_id": user_id})
+async def record_login(db: AsyncSession, user_id: uuid.UUID, changes: dict[str, object]) -> bool:
+    """Store `changes` (last login, an upgraded hash) in the caller's transaction; False when
+    the account is no longer active (disabled while its password was being checked)."""
+    result = await db.execute(_LOGGED_IN.values(changes), {"user_id": user_id})
+    return bool(getattr(result, "rowcount", 0) == 1)

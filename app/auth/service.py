@@ -131,21 +131,23 @@ async def login(
             "bad_credentials",
         )
         raise InvalidCredentials()
-    if not account.is_active:
-        await _audit_alone(
-            db, ctx.by(account.id, email), Action.LOGIN, str(account.id), "failure", "disabled"
-        )
-        raise AccountDisabled()
     now = utcnow()
     changes: dict[str, object] = {"last_login_at": now, "updated_at": now}
     if new_hash:
         changes["password_hash"] = new_hash  # outdated parameters or scheme: upgraded
+    # The write re-checks is_active (and locks the row until commit): an account disabled
+    # while its password was being hashed gets no session.
+    if not account.is_active or not await accounts.record_login(db, account.id, changes):
+        await db.rollback()
+        await _audit_alone(
+            db, ctx.by(account.id, email), Action.LOGIN, str(account.id), "failure", "disabled"
+        )
+        raise AccountDisabled()
     user_id = str(account.id)
     pair = await open_session(
         auth, user_id, account.email, account.roles, account.permissions, ctx, cookie
     )
     try:
-        await accounts.record_login(db, account.id, changes)
         await audit.record(
             db,
             ctx.by(account.id, email),

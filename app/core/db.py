@@ -64,9 +64,9 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
 
 
 # A pooled connection idle this long is pinged before use. `pool_pre_ping` pings on every
-# checkout, which for asyncpg is three round trips (BEGIN, ";", ROLLBACK): a third of a login's
-# database time. A connection back in the pool a moment ago is trusted instead; if the server
-# went away in that moment, the statement fails as a disconnect, which invalidates the pool.
+# checkout, and SQLAlchemy's asyncpg ping is three round trips (BEGIN, ";", ROLLBACK). A
+# connection back in the pool a moment ago is trusted instead; if the server went away in that
+# moment, the statement fails as a disconnect (503), which invalidates the pool.
 PING_IDLE_SECONDS = 2.0
 _CHECKED_IN = "studio.checked_in"
 

@@ -151,6 +151,27 @@ async def test_login_answer_carries_every_role_and_permission(
     assert pair["user"]["permissions"][0] == "*" and len(me["permissions"]) > 3
 
 
+async def test_account_disabled_while_its_password_is_checked_gets_no_session(
+    client: httpx.AsyncClient, state: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await register(client)
+    verify = passwords.verify_password
+
+    async def disable_meanwhile(password: str, stored: str) -> tuple[bool, str | None]:
+        await update_user(state, user["email"], is_active=False)
+        return await verify(password, stored)
+
+    monkeypatch.setattr(passwords, "verify_password", disable_meanwhile)
+    response = await client.post(
+        f"{AUTH}/login", json={"email": user["email"], "password": PASSWORD}
+    )
+    assert_error(response, 403, "ACCOUNT_DISABLED")
+    stored = await load_user(state, user["email"])
+    assert stored is not None and stored.last_login_at is None
+    sessions = state["auth"].sessions
+    assert await sessions.session_ids(str(stored.id)) == []
+
+
 async def test_login_holds_no_database_connection_while_hashing(
     client: httpx.AsyncClient, state: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
