@@ -207,11 +207,12 @@ async def paced(probes: list[Probe], seconds: float, interval: float) -> list[li
     samples: list[list[float]] = [[] for _ in probes]
     loop = asyncio.get_running_loop()
     start = tick = loop.time()
-    while tick - start < seconds:
+    while loop.time() - start < seconds:
         for probe, taken in zip(probes, samples, strict=True):
             taken.append(await probe.once())
-        tick += interval
-        await asyncio.sleep(max(0.0, tick - loop.time()))
+        # A late answer delays the next request rather than causing a burst to catch up.
+        tick = max(tick + interval, loop.time())
+        await asyncio.sleep(tick - loop.time())
     return samples
 
 
