@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import cast
 
@@ -30,29 +30,20 @@ class Account:
     permissions: list[str]
 
     def read(self, last_login_at: datetime | None) -> UserRead:
-        return UserRead(
-            id=self.id,
-            email=self.email,
-            full_name=self.full_name,
-            is_active=self.is_active,
-            roles=self.roles,
-            permissions=self.permissions,
-            created_at=self.created_at,
-            last_login_at=last_login_at,
+        """The account as the API shows it, with its new last-login time."""
+        return UserRead.model_validate(
+            replace(self, last_login_at=last_login_at), from_attributes=True
         )
 
+
+# The account's own columns: selected, then passed to Account by name.
+_COLUMNS = ("id", "email", "password_hash", "full_name", "is_active", "created_at", "last_login_at")
 
 _user_table = cast(Table, User.__table__)
 _users = _user_table.c
 _ACCOUNT = (
     select(
-        _users.id,
-        _users.email,
-        _users.password_hash,
-        _users.full_name,
-        _users.is_active,
-        _users.created_at,
-        _users.last_login_at,
+        *(_users[name] for name in _COLUMNS),
         Role.name.label("role"),
         Permission.name.label("permission"),
     )
@@ -72,15 +63,9 @@ async def find_account(db: AsyncSession, email: str) -> Account | None:
     rows = (await db.execute(_ACCOUNT, {"email": email})).all()
     if not rows:
         return None
-    first = rows[0]
+    first = rows[0]._mapping
     return Account(
-        id=first.id,
-        email=first.email,
-        password_hash=first.password_hash,
-        full_name=first.full_name,
-        is_active=first.is_active,
-        created_at=first.created_at,
-        last_login_at=first.last_login_at,
+        **{name: first[name] for name in _COLUMNS},
         roles=sorted({r.role for r in rows if r.role is not None}),
         permissions=sorted({r.permission for r in rows if r.permission is not None}),
     )
