@@ -40,6 +40,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 def serve(ns: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.core.server import HTTP_PROTOCOL
+
     settings = load_settings()
     workers = ns.workers or settings.workers
     if workers > 1 and settings.redis_in_process:
@@ -51,7 +53,7 @@ def serve(ns: argparse.Namespace) -> int:
         port=ns.port or settings.app_port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=HTTP_PROTOCOL,  # httptools, one write per small response
         lifespan="on",
         proxy_headers=False,  # Studio reads forwarded headers itself, from TRUSTED_PROXIES only
         server_header=False,

@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from app.core.server import HTTP_PROTOCOL
 from benchmarks.login_storm import (
     API,
     EMAIL,
@@ -250,12 +251,13 @@ def studio(
     workers: int,
     tmp: Path,
     root: Path,
+    http: str,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     log = tmp / f"studio-{workers}w-{port}.log"
     command = [
         PY, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+        "--workers", str(workers), "--loop", "uvloop", "--http", http,
         "--no-access-log", "--log-level", "warning", "--no-server-header",
         "--no-proxy-headers",  # as `studio serve` runs it: TRUSTED_PROXIES decides instead
     ]  # fmt: skip
@@ -475,7 +477,8 @@ async def main(args: argparse.Namespace) -> None:
                 }
                 say(
                     f"# Studio benchmark: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-                    f"nproc={os.cpu_count()}, client={args.client}, root={studio_root}"
+                    f"nproc={os.cpu_count()}, client={args.client}, "
+                    f"http={args.http.rsplit(':')[-1]}, root={studio_root}"
                 )
                 say(f"# backend: {where.description}; wrk -t2, {d:.0f} s per cell, 1 KB JSON")
                 say()
@@ -502,7 +505,7 @@ async def main(args: argparse.Namespace) -> None:
                 token = ""
                 extras: dict[str, object] = {}
                 for workers in (2, 1):
-                    with studio(procs, env, workers, tmp, studio_root) as (base, proc):
+                    with studio(procs, env, workers, tmp, studio_root, args.http) as (base, proc):
                         if not token:
                             token = await token_for(base)
                         auth = f"Authorization: Bearer {token}"
@@ -588,6 +591,11 @@ def cli() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk cell")
     parser.add_argument("--studio-root", help="run Studio from this tree (e.g. a `git archive`)")
     parser.add_argument("--client", default="aiohttp", choices=("aiohttp", "httpcore"))
+    parser.add_argument(
+        "--http",
+        default=HTTP_PROTOCOL,
+        help="uvicorn HTTP protocol for Studio (`httptools`: uvicorn's own, uncorked)",
+    )
     parser.add_argument("--only-proxy", action="store_true", help="only the rps table")
     parser.add_argument("--nginx-workers", type=int, default=2)
     parser.add_argument("--profile", help="py-spy raw profile of one Studio worker (2w, c=64)")
