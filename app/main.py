@@ -38,7 +38,8 @@ class StudioApp(FastAPI):
 
     A request for a registry service goes through Studio's own middleware (built from the same
     list as for every other request: request id, access log, metrics, security headers, CORS,
-    limits) straight to the proxy route. It skips what only Studio's own routes
+    limits; not the envelope safety net, which never touches a proxied body) straight to the
+    proxy route. It skips what only Studio's own routes
     need: Starlette's error and exception layers (the request-context middleware already turns
     a crash into the 500 envelope, and the proxy renders its own errors), FastAPI's telemetry
     and body-limit layers, the dependency exit stack and route matching. Measured in
@@ -69,6 +70,8 @@ class StudioApp(FastAPI):
         assert self._proxy_route is not None
         lane: ASGIApp = self._proxy_route.handle
         for cls, args, kwargs in reversed(self.user_middleware):
+            if cls is EnvelopeMiddleware:
+                continue  # the proxy marks every body it sends final: this layer would only relay
             lane = cls(lane, *args, **kwargs)
         self._lane = lane
         return lane

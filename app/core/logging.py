@@ -11,6 +11,7 @@ import orjson
 import structlog
 from loguru import logger
 
+from app.core import request_id as request_ids
 from app.core.config import Settings
 
 SECRET_KEYS = frozenset(
@@ -42,6 +43,15 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def _add_request_id(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    request_id = request_ids.CURRENT.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
 
 
 def _redact_processor(
@@ -119,6 +129,7 @@ def configure_logging(settings: Settings) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_request_id,
             structlog.processors.add_log_level,
             _redact_processor,
             _to_loguru,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 
 import orjson
-import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import envelope
+from app.core import request_id as request_ids
 from app.core.config import IPNetwork
 from app.core.logging import get_logger
 from app.core.network import client_ip, peer_is_trusted
@@ -33,6 +34,8 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
         self.app = app
         self.trusted = tuple(trusted_proxies)
+        # Built after logging is configured; a disabled access line then costs nothing at all.
+        self.access_log: bool = log.is_enabled_for(logging.INFO)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,8 +47,7 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         state["client_ip"] = client_ip(scope, self.trusted)
         state["forwarded_by_proxy"] = peer_is_trusted(scope, self.trusted)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        token = request_ids.CURRENT.set(request_id)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -85,16 +87,17 @@ class RequestContextMiddleware:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                user_id=state.get("user_id"),
-                client=state["client_ip"],
-            )
-            structlog.contextvars.clear_contextvars()
+            if self.access_log:
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    user_id=state.get("user_id"),
+                    client=state["client_ip"],
+                )
+            request_ids.CURRENT.reset(token)
 
 
 class EnvelopeMiddleware:

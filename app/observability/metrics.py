@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -81,9 +82,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_observed)
         finally:
-            route = route_label(scope)
-            REQUESTS.labels(route, scope["method"], str(status)).inc()
-            LATENCY.labels(route, scope["method"]).observe(time.perf_counter() - started)
+            count, latency = _request_series(route_label(scope), scope["method"], status)
+            count.inc()
+            latency.observe(time.perf_counter() - started)
 
 
 class StateCollector(Collector):
@@ -137,10 +138,22 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+# `labels()` validates and locks on every call: the children are looked up once per label set.
+# Bounded: route templates, the methods httptools parses, HTTP statuses, registry services.
+@functools.lru_cache(maxsize=4096)
+def _request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    return REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method)
+
+
+@functools.lru_cache(maxsize=256)
+def _downstream_series(service: str) -> Histogram:
+    return DOWNSTREAM_LATENCY.labels(service)
+
+
 def observe_downstream(service: str, seconds: float | None, error: str | None) -> None:
     """Called by the forwarder once per downstream call."""
     if seconds is not None:
-        DOWNSTREAM_LATENCY.labels(service).observe(seconds)
+        _downstream_series(service).observe(seconds)
     if error is not None:
         DOWNSTREAM_ERRORS.labels(service, error).inc()
 

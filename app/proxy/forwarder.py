@@ -51,6 +51,7 @@ IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"))
 MAX_RETRIES = 2
 RETRY_BACKOFF = 0.05  # seconds, times the attempt number
 REPLAY_BUFFER_BYTES = 64 * 1024
+WATCH_AFTER = 0.05  # seconds an answer may take before the client's connection is watched
 FAILURE_STATUSES = frozenset((502, 503, 504))
 _BODYLESS_STATUSES = frozenset((204, 304))
 _ENVELOPE_DROP = frozenset((b"content-length", b"content-type"))
@@ -112,26 +113,34 @@ class ClientWatch:
     """Once the request body is read, own `receive`: cancel the forwarding task if the client
     leaves, so an abandoned request frees its downstream connection at once instead of after
     the read timeout. (ASGI servers swallow sends to a closed connection: only `receive` tells.)
+
+    The watching task starts `WATCH_AFTER` seconds after `start()`: most answers are complete
+    by then and never pay for a task; a slow one (a model call, a stream) is watched from then on.
     """
 
-    __slots__ = ("_receive", "_target", "_task", "gone")
+    __slots__ = ("_receive", "_target", "_task", "_timer", "gone")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
+        self._target = asyncio.current_task()  # the forwarding task, whoever calls start()
+        self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self._target: asyncio.Task[object] | None = None
         self.gone = False
 
     def start(self) -> None:
-        """Begin watching (idempotent); only once nothing else reads `receive`."""
-        if self._task is None:
-            self._target = asyncio.current_task()
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        """Begin watching soon (idempotent); only once nothing else reads `receive`."""
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._begin)
 
     def stop(self) -> None:
         """Stop watching; call right after the last body message, before any other await."""
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
+
+    def _begin(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         try:

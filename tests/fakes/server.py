@@ -64,7 +64,7 @@ class FakeService:
     base_path: str = ""
     requests: list[Recorded] = field(default_factory=list)
     auth_failures: int = 0
-    disconnects: int = 0  # SSE streams whose client left early
+    disconnects: int = 0  # SSE streams and /hang requests whose client left early
 
     def set_password(self, password: str) -> None:
         """Rotate the expected password (as if changed in SSM and on the service)."""
@@ -248,6 +248,7 @@ class FakeService:
     ) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+        self.disconnects += 1
 
     async def _status(
         self, scope: Scope, receive: Receive, send: Send, local: str, query: dict[str, str]

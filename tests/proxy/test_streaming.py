@@ -7,7 +7,9 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator
 
+import httpx
 import orjson
+import pytest
 
 from tests.fakes.server import pattern
 from tests.proxy.conftest import Studio, bearer, eventually
@@ -50,6 +52,13 @@ async def test_client_leaving_an_sse_stream_closes_the_upstream(studio: Studio) 
         async for line in r.aiter_lines():
             if line.startswith("data:"):
                 break
+    assert await eventually(lambda: studio.fakes.zen.disconnects == 1, timeout=5)
+
+
+async def test_client_leaving_before_a_slow_answer_frees_the_downstream(studio: Studio) -> None:
+    # zen's read timeout is 10 s: only Studio noticing the client leave closes the call sooner.
+    with pytest.raises(httpx.ReadTimeout):
+        await studio.http.get("/api/v1/zen/hang", headers=bearer("admin"), timeout=0.5)
     assert await eventually(lambda: studio.fakes.zen.disconnects == 1, timeout=5)
 
 
