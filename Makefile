@@ -49,7 +49,7 @@ ts-check: install ## Type-check the TypeScript client against the schema of the 
 lint: install ## ruff (lint and format) and strict mypy
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy app
+	$(UV) run --frozen mypy app benchmarks
 
 GROOVY_LINT_VERSION ?= 15.2.2
 .tools/groovy/node_modules/.bin/npm-groovy-lint:

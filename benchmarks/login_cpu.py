@@ -16,6 +16,7 @@ import asyncio
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from benchmarks.login_storm import EMAIL, PASSWORD, PG_ADMIN_URL, REDIS_URL, SEC
 LOGIN = "/api/v1/auth/login"
 
 
-async def call(app: Any, state: dict[str, Any], path: str, body: bytes) -> int:
+async def call(app: Any, state: Mapping[str, Any] | None, path: str, body: bytes) -> int:
     """One POST through the ASGI app; returns the status."""
     scope = {
         "type": "http",
@@ -52,7 +53,7 @@ async def call(app: Any, state: dict[str, Any], path: str, body: bytes) -> int:
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
-        "state": dict(state),
+        "state": dict(state or {}),
     }
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     status = 0
@@ -80,10 +81,10 @@ async def main(logins: int, workdir: Path) -> None:
     url = f"postgresql+asyncpg://{PG_ADMIN_URL.split('://', 1)[1].rpartition('/')[0]}/{name}"
     prefix = f"studio-bench-{name}:"
     try:
-        engine = create_engine(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
+        engine = create_engine(Settings(_env_file=None, database_url=url))
         await migrations.upgrade(engine)
         await engine.dispose()
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             _env_file=None,
             environment="dev",
             database_url=url,

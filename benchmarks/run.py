@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -503,7 +504,7 @@ async def main(args: argparse.Namespace) -> None:
                     procs.stop(proc)
 
                 token = ""
-                extras: dict[str, object] = {}
+                extras: dict[str, Any] = {}
                 for workers in (2, 1):
                     with studio(procs, env, workers, tmp, studio_root, args.http) as (base, proc):
                         if not token:
@@ -550,7 +551,7 @@ async def main(args: argparse.Namespace) -> None:
 
     if not args.only_proxy:
         say()
-        direct, through = extras["sse"]  # type: ignore[misc]
+        direct, through = extras["sse"]
         added = statistics.median(through) - statistics.median(direct)
         say(
             f"SSE per-event delay (100 events, 20 ms apart): direct p50 "
@@ -559,12 +560,12 @@ async def main(args: argparse.Namespace) -> None:
             f"-> added {added:.2f} ms (p99 added "
             f"{percentile(through, 99) - percentile(direct, 99):.2f} ms)"
         )
-        before, peak = extras["upload"]  # type: ignore[misc]
+        before, peak = extras["upload"]
         say(
             f"200 MB streamed upload through Studio (1 worker): RSS {before:.1f} MB -> peak "
             f"{peak:.1f} MB (+{peak - before:.1f} MB)"
         )
-        rss_10k, rss_100k = extras["rss"]  # type: ignore[misc]
+        rss_10k, rss_100k = extras["rss"]
         say(
             f"Studio worker RSS after 10k requests {rss_10k:.1f} MB, after 100k {rss_100k:.1f} MB "
             f"({(rss_100k / rss_10k - 1) * 100:+.1f}%)"
