@@ -116,19 +116,6 @@ async def test_a_small_response_reaches_the_socket_in_one_write(connect: Any) ->
     assert body == BODY
 
 
-async def test_a_complete_answer_leaves_before_the_loop_step_ends(connect: Any) -> None:
-    seen: list[int] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await fixed(BODY)(scope, receive, send)
-        seen.append(len(side.writes))  # still inside the step that completed the answer
-
-    protocol, side = connect(app)
-    protocol.data_received(GET)
-    await settle()
-    assert seen == [1]
-
-
 async def test_a_late_stream_chunk_does_not_hold_the_head_back(connect: Any) -> None:
     gate = asyncio.Event()
 
