@@ -8,7 +8,14 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["dev", "staging", "prod"]
@@ -16,6 +23,14 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
 MIN_SECRET_BYTES = 32
+DEFAULT_METRICS_CIDRS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
 
 
 def _split_csv(value: object) -> object:
@@ -43,6 +58,9 @@ class Settings(BaseSettings):
     log_json: bool | None = None  # default: JSON lines outside dev
     run_migrations: bool = False
     api_prefix: str = "/api/v1"
+    # What downstreams are told the public origin is (X-Forwarded-Host/-Proto), e.g.
+    # https://studio.example.com; unset: the scheme and host a trusted proxy stated, else none.
+    public_base_url: str | None = None
     docs_enabled: bool | None = None  # default: only in dev
     workers: int = Field(1, ge=1, le=64)
 
@@ -68,14 +86,20 @@ class Settings(BaseSettings):
     jwt_issuer: str = "studio"
     jwt_access_token_expire_seconds: int = Field(900, ge=30, le=86_400)
     jwt_refresh_token_expire_seconds: int = Field(1_209_600, ge=60, le=31_536_000)
+    # A session ends this long after its login, however often it is refreshed.
+    session_max_lifetime_seconds: int = Field(43_200, ge=60, le=31_536_000)
     # Seconds a session check may be served from the per-process cache (pub/sub invalidated;
-    # 0: every request reads Redis).
-    session_cache_seconds: float = Field(5.0, ge=0, le=60)
+    # 0: every request reads Redis). Capped: it bounds how long a lost invalidation can last.
+    session_cache_seconds: float = Field(5.0, ge=0, le=5)
 
     # Network
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     security_hsts_max_age: int = Field(31_536_000, ge=0)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Who may read /metrics (peer address, comma-separated IPs or CIDRs); others get 404.
+    metrics_allow_cidrs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_METRICS_CIDRS)
+    )
     max_request_header_bytes: int = Field(16_384, ge=1024)
     max_json_body_bytes: int = Field(1_048_576, ge=1024)
 
@@ -85,6 +109,10 @@ class Settings(BaseSettings):
     rate_limit_login_window: int = Field(60, ge=1)
     rate_limit_register_attempts: int = Field(5, ge=1)
     rate_limit_register_window: int = Field(3600, ge=1)
+    # IPv6 clients are counted per network of this prefix length (anyone holds a /64).
+    rate_limit_ipv6_prefix: int = Field(64, ge=1, le=128)
+    # Streamed (non-replayable) uploads one user may have in flight at once, per process.
+    proxy_max_uploads_per_user: int = Field(2, ge=1, le=1000)
 
     # Service registry
     service_config_path: Path = Path("config/services.yaml")
@@ -97,10 +125,21 @@ class Settings(BaseSettings):
     # Audit
     audit_retention_days: int = Field(90, ge=1)
 
-    @field_validator("cors_allow_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_allow_origins", "trusted_proxies", "metrics_allow_cidrs", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        scheme, sep, host = value.partition("://")
+        if not sep or scheme not in ("http", "https") or not host or "/" in host:
+            raise ValueError("PUBLIC_BASE_URL must be an origin such as https://studio.example.com")
+        return value
 
     @field_validator("api_prefix")
     @classmethod
@@ -108,14 +147,15 @@ class Settings(BaseSettings):
         value = "/" + value.strip("/")
         return "" if value == "/" else value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow_cidrs")
     @classmethod
-    def _proxies(cls, value: list[str]) -> list[str]:
+    def _networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for item in value:
             try:
                 ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
-                raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an IP address or CIDR") from exc
+                name = (info.field_name or "").upper()
+                raise ValueError(f"{name}: {item!r} is not an IP address or CIDR") from exc
         return value
 
     @model_validator(mode="after")
@@ -180,9 +220,21 @@ class Settings(BaseSettings):
     def overlay_path(self) -> Path:
         return self.service_overlay_path or Path(f"deployment/config/{self.environment}.yml")
 
+    @property
+    def public_origin(self) -> tuple[str, str] | None:
+        """(scheme, host) of PUBLIC_BASE_URL, when set."""
+        if self.public_base_url is None:
+            return None
+        scheme, _, host = self.public_base_url.partition("://")
+        return scheme, host
+
     @cached_property
     def trusted_networks(self) -> tuple[IPNetwork, ...]:
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+
+    @cached_property
+    def metrics_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.metrics_allow_cidrs)
 
 
 def normalise_database_url(url: str) -> str:

@@ -72,6 +72,11 @@ class SessionRevoked(Unauthorized):
     message = "Session is no longer valid"
 
 
+class SessionExpired(Unauthorized):
+    code = "SESSION_EXPIRED"
+    message = "Session has reached its maximum lifetime; log in again"
+
+
 class Forbidden(StudioError):
     status_code = 403
     code = "FORBIDDEN"
@@ -111,6 +116,12 @@ class MethodNotAllowed(StudioError):
     status_code = 405
     code = "METHOD_NOT_ALLOWED"
     message = "Method not allowed"
+
+
+class RequestTimeout(StudioError):
+    status_code = 408
+    code = "REQUEST_TIMEOUT"
+    message = "The request body stopped arriving"
 
 
 class Conflict(StudioError):
@@ -166,6 +177,12 @@ class CircuitOpen(StudioError):
     message = "Upstream service is temporarily disabled"
 
 
+class UpstreamBusy(StudioError):
+    status_code = 503
+    code = "UPSTREAM_BUSY"
+    message = "Upstream service has no free connection; retry shortly"
+
+
 class CredentialsUnavailable(StudioError):
     status_code = 503
     code = "CREDENTIALS_UNAVAILABLE"
@@ -190,6 +207,7 @@ STATUS_CODES: dict[int, str] = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
+    408: "REQUEST_TIMEOUT",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",

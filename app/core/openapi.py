@@ -55,7 +55,7 @@ HEADERS: dict[int, dict[str, Any]] = {
         "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}},
     },
     429: {"Retry-After": RETRY_AFTER, **RATE_HEADERS},
-    503: {"Retry-After": {**RETRY_AFTER, "description": "With CIRCUIT_OPEN: seconds"}},
+    503: {"Retry-After": {**RETRY_AFTER, "description": "With CIRCUIT_OPEN and UPSTREAM_BUSY: seconds"}},
 }
 
 
@@ -209,16 +209,17 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> None:
             _rewrite_refs(value, renames)
 
 
-PROXY_ERRORS = (400, 401, 403, 404, 413, 429, 502, 503, 504)
+PROXY_ERRORS = (400, 401, 403, 404, 408, 413, 429, 502, 503, 504)
 PROXY_ERROR_CODES: dict[int, list[str]] = {
     400: ["INVALID_PATH"],
     401: ["UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_INVALID", "SESSION_REVOKED"],
     403: ["FORBIDDEN", "CSRF_FAILED"],
     404: ["ROUTE_NOT_FOUND", "SERVICE_NOT_FOUND"],
+    408: ["REQUEST_TIMEOUT"],
     413: ["PAYLOAD_TOO_LARGE"],
     429: ["RATE_LIMITED"],
     502: ["UPSTREAM_UNAVAILABLE"],
-    503: ["CIRCUIT_OPEN", "CREDENTIALS_UNAVAILABLE", "DEPENDENCY_UNAVAILABLE"],
+    503: ["CIRCUIT_OPEN", "UPSTREAM_BUSY", "CREDENTIALS_UNAVAILABLE", "DEPENDENCY_UNAVAILABLE"],
     504: ["UPSTREAM_TIMEOUT"],
 }
 WRITE_METHODS = ("post", "put", "patch")
