@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -173,7 +174,7 @@ async def open_session(
     cookie: CookieGrant | None = None,
 ) -> TokenPair:
     """A new Redis session with the user's permission snapshot, and its first token pair."""
-    sid = uuid.uuid4().hex
+    sid = secrets.token_hex(16)
     refresh = auth.tokens.issue("refresh", user_id=user_id, session_id=sid)
     extra = None
     if cookie is not None:

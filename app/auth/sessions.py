@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -140,7 +140,7 @@ class SessionStore:
         extra: Mapping[str, str] | None = None,
     ) -> str:
         """Store a new session (with `extra` fields, e.g. cookie mode's); returns its id."""
-        sid = session_id or uuid.uuid4().hex
+        sid = session_id or secrets.token_hex(16)
         now = f"{time.time():.3f}"
         key = self.session_key(user_id, sid)
         mapping = {

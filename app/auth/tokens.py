@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -72,7 +72,7 @@ class TokenService:
     ) -> IssuedToken:
         """Sign a token of `typ` for the user's session."""
         now = int(time.time())
-        jti = jti or uuid.uuid4().hex
+        jti = jti or secrets.token_hex(16)
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "aud": self._audience,
