@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
-from uuid import uuid4
 
 import orjson
 from starlette.requests import Request
@@ -39,7 +38,14 @@ from app.proxy.client import (
     UpstreamResponse,
     UpstreamTimeoutError,
 )
-from app.proxy.headers import DownstreamHeaders, RawHeaders, inbound, is_json, outbound
+from app.proxy.headers import (
+    DownstreamHeaders,
+    RawHeaders,
+    inbound,
+    is_json,
+    outbound,
+    studio_headers,
+)
 from app.proxy.pathguard import build_target, split_tail, validate_tail
 from app.proxy.routing import Rule
 from app.proxy.state import ProxyState, ServiceRuntime
@@ -188,7 +194,7 @@ async def forward(
         headers.append((b"content-length", str(length).encode()))
     elif length == 0:
         headers.append((b"content-length", b"0"))
-    headers.extend(_added_headers(scope, service, principal, client.host))
+    headers.extend(studio_headers(scope, service.host_header, principal, client.host))
     target = build_target(service.base_path, tail, scope["query_string"])
 
     if not isinstance(payload, RequestBody):
@@ -249,26 +255,6 @@ def _raw_path(scope: Scope) -> bytes:
         if raw.startswith(root_b):
             raw = raw[len(root_b) :]
     return raw
-
-
-def _added_headers(
-    scope: Scope, service: ServiceRuntime, principal: Principal, host: bytes | None
-) -> RawHeaders:
-    state = scope.get("state") or {}
-    request_id: str = state.get("request_id") or uuid4().hex
-    client_ip: str = state.get("client_ip") or (scope.get("client") or ("unknown",))[0]
-    added = [
-        (b"host", service.host_header),
-        (b"x-request-id", request_id.encode("ascii")),
-        (b"x-forwarded-for", client_ip.encode("ascii")),
-        (b"x-forwarded-proto", scope.get("scheme", "http").encode("ascii")),
-        (b"x-user-id", principal.user_id.encode()),
-        (b"x-user-email", principal.email.encode()),
-        (b"x-user-roles", ",".join(principal.roles).encode()),
-    ]
-    if host:
-        added.append((b"x-forwarded-host", host))
-    return added
 
 
 async def _exchange(

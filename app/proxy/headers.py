@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from uuid import uuid4
 
+from starlette.types import Scope
+
+from app.auth.principal import Principal
 from app.core.errors import BadRequest
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -151,3 +155,24 @@ def _rewrite_location(value: bytes, internal: bytes, public: bytes) -> bytes:
 def is_json(media: bytes) -> bool:
     """`application/json` or any `+json` media type."""
     return media == b"application/json" or media.endswith(b"+json")
+
+
+def studio_headers(
+    scope: Scope, host_header: bytes, principal: Principal, host: bytes | None
+) -> RawHeaders:
+    """What Studio states to the downstream: who calls, from where, and the request id."""
+    state = scope.get("state") or {}
+    request_id: str = state.get("request_id") or uuid4().hex
+    client_ip: str = state.get("client_ip") or (scope.get("client") or ("unknown",))[0]
+    added = [
+        (b"host", host_header),
+        (b"x-request-id", request_id.encode("ascii")),
+        (b"x-forwarded-for", client_ip.encode("ascii")),
+        (b"x-forwarded-proto", scope.get("scheme", "http").encode("ascii")),
+        (b"x-user-id", principal.user_id.encode()),
+        (b"x-user-email", principal.email.encode()),
+        (b"x-user-roles", ",".join(principal.roles).encode()),
+    ]
+    if host:
+        added.append((b"x-forwarded-host", host))
+    return added
