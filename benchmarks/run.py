@@ -2,7 +2,8 @@
 
 Starts (and stops) an nginx upstream serving ~1 KB of JSON, an nginx reverse proxy in front of
 it, the naive FastAPI + httpx proxy (benchmarks/naive_proxy.py; in a fresh virtualenv as a team
-installs it, and in Studio's environment, which adds sniffio), a fake SSE/echo downstream
+installs it, and in Studio's environment, which adds sniffio), the Python ceiling (a bare ASGI
+app forwarding with aiohttp, no auth: benchmarks/bare_proxy.py), a fake SSE/echo downstream
 (tests/fakes) and Studio with 2 and 1 uvicorn workers against a private PostgreSQL database
 and Redis key prefix (benchmarks/login_storm.py's `backend`), a registered user and its access
 token. Then: wrk at c=16 and c=64 against each, SSE per-event added delay, RSS growth for a
@@ -454,6 +455,17 @@ async def main(args: argparse.Namespace) -> None:
                 )  # fmt: skip
                 wait_http(f"http://127.0.0.1:{port}/data.json", proc, tmp / f"{kind}.log")
                 naives.append(proc)
+            # the ceiling: bare ASGI + one aiohttp session, 2 workers, uvloop + httptools
+            bare_port = naive_ports["bare"] = free_port()
+            proc = procs.start(
+                [PY, "-m", "uvicorn", "benchmarks.bare_proxy:app", "--port", str(bare_port),
+                 "--workers", "2", "--no-access-log", "--log-level", "warning",
+                 "--loop", "uvloop", "--http", "httptools"],
+                tmp / "bare.log",
+                naive_env,
+            )  # fmt: skip
+            wait_http(f"http://127.0.0.1:{bare_port}/data.json", proc, tmp / "bare.log")
+            naives.append(proc)
 
             (tmp / "services.yaml").write_text(registry_yaml(upstream, fake_port))
             (tmp / "overlay.yaml").write_text("services: {}\n")
@@ -500,6 +512,8 @@ async def main(args: argparse.Namespace) -> None:
                         f"http://127.0.0.1:{naive_ports['naive-sniffio']}/data.json", c, d
                     )
                     say(row(f"  the same + sniffio (2w) c={c}", r))
+                    table["bare", c] = r = wrk(f"http://127.0.0.1:{bare_port}/data.json", c, d)
+                    say(row(f"bare ASGI+aiohttp, no auth (2w) c={c}", r))
                 for proc in naives:
                     procs.stop(proc)
 
@@ -530,6 +544,7 @@ async def main(args: argparse.Namespace) -> None:
                                 spy.wait(timeout=60)
                             table[f"studio-{workers}w", c] = r
                             ratio = (
+                                f" x{r.rps / table['bare', c].rps:.2f} bare,"
                                 f" x{r.rps / table['nginx-proxy', c].rps:.3f} nginx-proxy,"
                                 f" x{r.rps / table['naive', c].rps:.1f} naive"
                                 f" (x{r.rps / table['naive-sniffio', c].rps:.1f} with sniffio)"
