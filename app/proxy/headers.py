@@ -2,9 +2,13 @@
 
 Outbound, the client's credentials and anything that claims to describe the user or the
 network path are dropped: Studio alone states who is calling (`X-User-*`), from where
-(`X-Forwarded-*`) and with which service credentials (`Authorization`). `Accept-Encoding` is
-dropped too, so downstreams answer uncompressed and JSON can be put in the envelope.
-Inbound, cookies and the downstream's own auth challenge never reach the browser.
+(`X-Forwarded-*`) and with which service credentials (`Authorization`); so is anything that
+would make a downstream rewrite the request (method or URL overrides). Names are compared with
+`_` read as `-`: WSGI/CGI servers, and nginx with `underscores_in_headers on`, take `X_User_Id`
+for `X-User-Id`. `Accept-Encoding` is dropped too, so downstreams answer uncompressed and JSON
+can be put in the envelope.
+Inbound, cookies, the downstream's own auth challenge, and the CORS and security headers Studio
+sets itself never reach the browser.
 """
 
 from __future__ import annotations
@@ -45,6 +49,21 @@ OUTBOUND_DROP = HOP_BY_HOP | frozenset(
         b"expect",  # the ASGI server already answered 100-continue
         b"accept-encoding",
         b"x-csrf-token",  # a browser session secret of Studio's, not the service's
+        # Claims of the client's address: Studio states it in X-Forwarded-For.
+        b"x-real-ip",
+        b"true-client-ip",
+        b"cf-connecting-ip",
+        b"x-client-ip",
+        b"x-cluster-client-ip",
+        # Method and URL overrides: the downstream would serve another request than the one
+        # Studio matched and authorised.
+        b"x-http-method-override",
+        b"x-http-method",
+        b"x-method-override",
+        b"x-original-url",
+        b"x-original-uri",
+        b"x-original-method",
+        b"x-rewrite-url",
     )
 )
 OUTBOUND_DROP_PREFIXES = (b"x-user-", b"x-forwarded-")
@@ -56,8 +75,18 @@ INBOUND_DROP = HOP_BY_HOP | frozenset(
         b"server",
         b"date",  # the ASGI server sets its own
         b"x-request-id",  # Studio's id is the one the client sees
+        # Studio's security headers (app/core/edge.py) are the policy; a downstream's would
+        # replace them, since the edge adds only what a response lacks.
+        b"content-security-policy",
+        b"content-security-policy-report-only",
+        b"strict-transport-security",
+        b"x-frame-options",
+        b"x-content-type-options",
+        b"referrer-policy",
+        b"cross-origin-opener-policy",
     )
 )
+INBOUND_DROP_PREFIX = b"access-control-"  # CORS is Studio's (CORS_ALLOW_ORIGINS)
 _IDENTITY = (b"", b"identity")
 
 
@@ -82,7 +111,16 @@ class DownstreamHeaders:
 
 
 def _tokens(value: bytes) -> set[bytes]:
-    return {token.strip().lower() for token in value.split(b",") if token.strip()}
+    return {_fold(token.strip().lower()) for token in value.split(b",") if token.strip()}
+
+
+def _fold(name: bytes) -> bytes:
+    """`name` with `_` read as `-` (no copy for the usual name without `_`)."""
+    return name.replace(b"_", b"-") if b"_" in name else name
+
+
+def _dropped_outbound(name: bytes) -> bool:
+    return name in OUTBOUND_DROP or name.startswith(OUTBOUND_DROP_PREFIXES)
 
 
 def outbound(headers: Iterable[tuple[bytes, bytes]]) -> ClientHeaders:
@@ -103,9 +141,11 @@ def outbound(headers: Iterable[tuple[bytes, bytes]]) -> ClientHeaders:
             elif name == b"connection":
                 named = _tokens(value) if named is None else named | _tokens(value)
             continue
+        if b"_" in name and _dropped_outbound(name.replace(b"_", b"-")):
+            continue  # another spelling of a dropped name; never framing: only `-` frames
         forward.append((name, value))
     if named:
-        forward = [(n, v) for n, v in forward if n not in named]
+        forward = [(n, v) for n, v in forward if _fold(n) not in named]
     content_length: int | None = None
     if length is not None:
         if not length.strip().isdigit():
@@ -125,7 +165,7 @@ def inbound(
     named: set[bytes] | None = None
     for raw_name, value in headers:
         name = raw_name.lower()
-        if name in INBOUND_DROP:
+        if name in INBOUND_DROP or name.startswith(INBOUND_DROP_PREFIX):
             if name == b"connection":
                 named = _tokens(value)
             continue
@@ -139,7 +179,7 @@ def inbound(
             value = _rewrite_location(value, *location)
         forward.append((name, value))
     if named:
-        forward = [(n, v) for n, v in forward if n not in named]
+        forward = [(n, v) for n, v in forward if _fold(n) not in named]
     return DownstreamHeaders(forward, media, length, encoded)
 
 
