@@ -44,7 +44,7 @@ from app.core.errors import (
     Unauthorized,
 )
 from app.core.openapi import error_responses
-from app.ratelimit.dependencies import enforce
+from app.ratelimit.dependencies import client_key, enforce
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -75,12 +75,15 @@ def _email_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
-async def _limit_login(request: Request, email: str) -> None:
+async def _limit_password_check(request: Request, email: str) -> None:
+    """One attempt at an account's password (login, token, password change), counted before
+    anything is hashed: every such route spends the same budgets, the client's and the
+    account's, so a stolen session adds no guesses to what login allows."""
     s = request.state.settings
     n, w = s.rate_limit_login_attempts, s.rate_limit_login_window
     await enforce(
         request,
-        [("login-ip", request.state.client_ip, n, w), ("login-email", _email_key(email), n, w)],
+        [("login-ip", client_key(request), n, w), ("login-email", _email_key(email), n, w)],
     )
 
 
@@ -91,7 +94,7 @@ async def _limit_register(request: Request) -> None:
         [
             (
                 "register-ip",
-                request.state.client_ip,
+                client_key(request),
                 s.rate_limit_register_attempts,
                 s.rate_limit_register_window,
             )
@@ -133,7 +136,7 @@ async def login(
         # Login CSRF: a foreign page must not log this browser into another account.
         _policy(request).check_origin(request, required=False)
         grant = CookieGrant.new()
-    await _limit_login(request, body.email)
+    await _limit_password_check(request, body.email)
     pair = await service.login(
         db,
         request.state.auth,
@@ -173,7 +176,7 @@ async def token(
     except ValueError:
         return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
     try:
-        await _limit_login(request, email)
+        await _limit_password_check(request, email)
         pair = await service.login(
             db,
             request.state.auth,
@@ -282,11 +285,16 @@ async def revoke_session(
     return envelope.ok(None, "Session revoked")
 
 
-@router.post("/password", response_model=Envelope[dict[str, int]], responses=CHANGES)
+@router.post(
+    "/password",
+    response_model=Envelope[dict[str, int]],
+    responses=error_responses(401, 403, 429, 503),
+)
 async def change_password(
     body: PasswordChangeRequest, principal: CurrentPrincipal, request: Request, db: DbSession
 ) -> dict[str, Any]:
     """Change the password; every other session is revoked."""
+    await _limit_password_check(request, principal.email)
     revoked = await service.change_password(
         db,
         request.state.auth,

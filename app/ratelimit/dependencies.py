@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from fastapi import Request
 
 from app.core.errors import RateLimited
 from app.observability.metrics import observe_rate_limited
+from app.ratelimit import keys
 from app.ratelimit.service import Decision, RateLimiter, strictest
 
 RESPONSE_HEADERS = "response_headers"  # request.state key merged into the response
@@ -46,13 +45,6 @@ async def enforce(request: Request, checks: list[tuple[str, str, int, int]]) -> 
     return decision
 
 
-def per_client_ip(
-    bucket: str, limit: Callable[[Request], tuple[int, int]]
-) -> Callable[[Request], Awaitable[None]]:
-    """A dependency limiting `bucket` per client IP; `limit(request)` gives (count, window)."""
-
-    async def dependency(request: Request) -> None:
-        count, window = limit(request)
-        await enforce(request, [(bucket, request.state.client_ip, count, window)])
-
-    return dependency
+def client_key(request: Request) -> str:
+    """The caller's per-IP bucket key: its address, or its network for IPv6."""
+    return keys.client_key(request.state.client_ip, request.state.settings.rate_limit_ipv6_prefix)
