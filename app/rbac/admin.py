@@ -17,6 +17,7 @@ from app.auth.service import AuthContext, get_user
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.rbac import service as rbac
 from app.rbac.models import Role, user_role
+from app.rbac.permissions import uncovered
 from app.rbac.schemas import RoleCreate, RoleRead, RoleUpdate, UserUpdate
 
 
@@ -58,6 +59,30 @@ async def list_users(
     return list(rows.scalars()), total
 
 
+async def _refuse(
+    db: AsyncSession,
+    ctx: AuditContext,
+    admin: Principal,
+    action: str,
+    target: str,
+    missing: list[str],
+    reason: str,
+) -> Forbidden:
+    """Audit a least-privilege refusal (nothing else is kept) and build its FORBIDDEN."""
+    await db.rollback()
+    details = {"uncovered": missing, "reason": reason}
+    await audit.record(
+        db,
+        ctx.by(admin.user_id, admin.email),
+        action,
+        target=target,
+        outcome="denied",
+        details=details,
+    )
+    await db.commit()
+    return Forbidden("You can grant only permissions you hold yourself", details=details)
+
+
 async def update_user(
     db: AsyncSession,
     auth: AuthContext,
@@ -72,6 +97,16 @@ async def update_user(
         raise NotFound("User not found")
     if str(user.id) == admin.user_id:
         raise Forbidden("You cannot change your own roles or status")
+    # Least privilege: only a user whose permissions the caller covers may be changed (a weaker
+    # admin cannot disable or demote a stronger one), and only covered roles may be added.
+    missing = uncovered(admin.permissions, rbac.permissions_of(user.roles))
+    reason = "target_exceeds_caller"
+    if not missing and change.roles is not None:
+        held = {r.name for r in user.roles}
+        added = [r for r in await rbac.roles_named(db, change.roles) if r.name not in held]
+        missing, reason = uncovered(admin.permissions, rbac.permissions_of(added)), "role_added"
+    if missing:
+        raise await _refuse(db, ctx, admin, Action.USER_UPDATE, str(user.id), missing, reason)
     before: dict[str, Any] = {
         "roles": sorted(r.name for r in user.roles),
         "is_active": user.is_active,
@@ -100,6 +135,10 @@ async def update_user(
 async def create_role(
     db: AsyncSession, ctx: AuditContext, admin: Principal, body: RoleCreate
 ) -> Role:
+    """A new role; every permission in it must be covered by the caller's own."""
+    missing = uncovered(admin.permissions, body.permissions)
+    if missing:
+        raise await _refuse(db, ctx, admin, Action.ROLE_CREATE, body.name, missing, "not_covered")
     role = Role(
         name=body.name,
         description=body.description,
@@ -133,6 +172,13 @@ async def update_role(
     """Replace a role's permissions; every live session of its holders is updated."""
     role = await rbac.get_role(db, name)
     before = [p.name for p in role.permissions]
+    missing = uncovered(admin.permissions, body.permissions)
+    reason = "not_covered"
+    if not missing and name in admin.roles:
+        # Its own role: narrowed or kept, never widened (whatever else the caller holds).
+        missing, reason = sorted(set(body.permissions) - set(before)), "own_role_widened"
+    if missing:
+        raise await _refuse(db, ctx, admin, Action.ROLE_UPDATE, name, missing, reason)
     role.permissions = await rbac.permissions_named(db, body.permissions)
     if body.description is not None:
         role.description = body.description
