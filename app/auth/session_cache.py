@@ -19,6 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from app.core.logging import get_logger
 
 log = get_logger("studio.sessions.cache")
@@ -31,6 +33,9 @@ HEARTBEAT = 0.5  # seconds between PINGs on the subscriber connection
 LIVE_WINDOW = 3.0
 MAX_ENTRIES = 10_000
 FLUSH = b"*"  # a message that empties every instance's cache
+# Pauses after each failed publish; the last attempt's is unused. A few quick tries: the caller
+# (a logout, a revoke) waits for them.
+PUBLISH_BACKOFF = (0.02, 0.1, 0.0)
 
 Values = list[bytes | None]
 Loader = Callable[[str, tuple[str, ...]], Awaitable[Values]]
@@ -107,9 +112,26 @@ class SessionCache:
 
     async def publish(self, key: str) -> None:
         """Forget a session here and tell every other instance to (the caller has changed it in
-        Redis already, so a fill anywhere after this reads the new state)."""
+        Redis already, so a fill anywhere after this reads the new state).
+
+        The change is done whatever happens here: a failed publish is retried a few times, then
+        logged, never raised. Another instance then serves the old entry for at most its `ttl`
+        (SESSION_CACHE_SECONDS, at most 5 s)."""
         self.invalidate(key)
-        await self._redis.publish(self.channel, key)
+        for attempt, pause in enumerate(PUBLISH_BACKOFF):
+            try:
+                await self._redis.publish(self.channel, key)
+                return
+            except (RedisError, OSError) as exc:  # a reset, a failover, a timeout
+                if attempt == len(PUBLISH_BACKOFF) - 1:
+                    log.error(
+                        "session invalidation not published",
+                        key=key,
+                        error=type(exc).__name__,
+                        stale_for_at_most=self._ttl,
+                    )
+                    return
+            await asyncio.sleep(pause)
 
     def _switch_off(self) -> None:
         self._live_until = 0.0
