@@ -41,12 +41,14 @@ def serve(ns: argparse.Namespace) -> int:
     import uvicorn
 
     from app.core.server import HTTP_PROTOCOL
+    from app.observability import multiprocess
 
     settings = load_settings()
     workers = ns.workers or settings.workers
     if workers > 1 and settings.redis_in_process:
         print("Several workers need a shared Redis: set REDIS_HOST or REDIS_URL.", file=sys.stderr)
         return 2
+    multiprocess.prepare(workers)  # /metrics then sums every worker
     uvicorn.run(
         "app.main:app",
         host=ns.host or settings.app_host,

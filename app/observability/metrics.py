@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import os
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from enum import StrEnum
+from typing import Literal, NamedTuple
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +50,7 @@ DOWNSTREAM_ERRORS = Counter(
     "Downstream failures by service and kind",
     ("service", "kind"),
 )
+BREAKER_CODES = {"closed": 0, "half_open": 1, "open": 2}
 RATE_LIMITED = Counter(
     "studio_rate_limit_rejections_total", "Requests refused by a rate limit, by bucket", ("bucket",)
 )
@@ -65,6 +72,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, skip_paths: Iterable[str] = ("/metrics",)) -> None:
         self.app = app
         self.skip = frozenset(skip_paths)
+        start_publisher()  # built once per worker, at its first lifespan event
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.skip:
@@ -87,6 +95,40 @@ class MetricsMiddleware:
             latency.observe(time.perf_counter() - started)
 
 
+MultiprocessMode = Literal["livemax", "livemin", "livesum"]
+
+
+class StateGauge(NamedTuple):
+    """A gauge read from the running app, and how workers' values combine (multiprocess)."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    mode: MultiprocessMode
+
+
+BREAKER = StateGauge(
+    "studio_circuit_breaker_open",
+    "Circuit breaker state per service (0 closed, 1 half-open, 2 open)",
+    ("service",),
+    "livemax",  # the worst worker's
+)
+SESSIONS = StateGauge(
+    "studio_active_sessions", "Live sessions in Redis (sampled)", (), "livemax"
+)  # every worker samples the same Redis
+CACHE_LIVE = StateGauge(
+    "studio_session_cache_live",
+    "1 while the session cache serves (its pub/sub subscriber is current); "
+    "0 if any worker's is off",
+    (),
+    "livemin",
+)
+CACHE_ENTRIES = StateGauge(
+    "studio_session_cache_entries", "Sessions held in the workers' caches", (), "livesum"
+)
+Sample = tuple[StateGauge, tuple[str, ...], float]
+
+
 class StateCollector(Collector):
     """Gauges read at scrape time from the running app (breakers, sessions)."""
 
@@ -95,47 +137,105 @@ class StateCollector(Collector):
         self.active_sessions: Callable[[], int | None] | None = None
         self.session_cache: Callable[[], tuple[bool, int]] | None = None
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        breaker = GaugeMetricFamily(
-            "studio_circuit_breaker_open",
-            "Circuit breaker state per service (0 closed, 1 half-open, 2 open)",
-            labels=["service"],
-        )
-        codes = {"closed": 0, "half_open": 1, "open": 2}
+    def samples(self) -> Iterator[Sample]:
+        """This process's current values."""
         for service, state in (self.breakers() if self.breakers else {}).items():
-            breaker.add_metric([service], codes.get(state, 0))
-        yield breaker
-        sessions = GaugeMetricFamily("studio_active_sessions", "Live sessions in Redis (sampled)")
-        value = self.active_sessions() if self.active_sessions else None
-        if value is not None:
-            sessions.add_metric([], value)
-        yield sessions
+            yield BREAKER, (service,), BREAKER_CODES.get(state, 0)
+        sessions = self.active_sessions() if self.active_sessions else None
+        if sessions is not None:
+            yield SESSIONS, (), sessions
         if self.session_cache is not None:
             live, entries = self.session_cache()
-            yield GaugeMetricFamily(
-                "studio_session_cache_live",
-                "1 while this worker's session cache serves (its pub/sub subscriber is current)",
-                value=int(live),
-            )
-            yield GaugeMetricFamily(
-                "studio_session_cache_entries",
-                "Sessions held in this worker's cache",
-                value=entries,
-            )
+            yield CACHE_LIVE, (), int(live)
+            yield CACHE_ENTRIES, (), entries
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        families = {spec: _family(spec) for spec in (BREAKER, SESSIONS)}  # listed even if empty
+        for spec, labels, value in self.samples():
+            family = families.get(spec) or families.setdefault(spec, _family(spec))
+            family.add_metric(list(labels), value)
+        yield from families.values()
+
+
+def _family(spec: StateGauge) -> GaugeMetricFamily:
+    return GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
 
 
 STATE = StateCollector()
 REGISTRY.register(STATE)
 
 
+def multiprocess_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR when set: every worker writes its series there."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+PUBLISH_INTERVAL = 5.0
+
+
+class StatePublisher:
+    """Copies this worker's `STATE` into the multiprocess files (a daemon thread per worker),
+    so that a scrape answered by one worker shows every live worker's state."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # Created at a first value: an unlabelled gauge would otherwise report a made-up 0.
+        # Registered nowhere: `render` reads them back through the files.
+        self.gauges: dict[StateGauge, Gauge] = {}
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name="metrics-publisher", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        # Live-mode gauges of a worker that has exited must not count any more.
+        atexit.register(mark_process_dead, os.getpid(), self.path)
+
+    def publish(self) -> None:
+        """Write the current state (also called by the worker that answers a scrape)."""
+        with self.lock:
+            for spec, labels, value in STATE.samples():
+                gauge = self.gauges.get(spec)
+                if gauge is None:
+                    gauge = self.gauges[spec] = Gauge(
+                        spec.name,
+                        spec.help,
+                        spec.labels,
+                        registry=None,
+                        multiprocess_mode=spec.mode,
+                    )
+                (gauge.labels(*labels) if labels else gauge).set(value)
+
+    def _run(self) -> None:
+        while True:
+            # A callback failing mid-shutdown: the next round publishes again.
+            with contextlib.suppress(Exception):
+                self.publish()
+            time.sleep(PUBLISH_INTERVAL)
+
+
+_publisher: StatePublisher | None = None
+
+
+def start_publisher() -> None:
+    """In multiprocess mode, start this process's publisher (once)."""
+    global _publisher
+    path = multiprocess_dir()
+    if path is None or _publisher is not None:
+        return
+    _publisher = StatePublisher(path)
+    _publisher.start()
+
+
 def render() -> tuple[bytes, str]:
     """The exposition text: every worker's metrics when PROMETHEUS_MULTIPROC_DIR is set."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        registry.register(STATE)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    path = multiprocess_dir()
+    if path is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    if _publisher is not None:
+        _publisher.publish()
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 # `labels()` validates and locks on every call: the children are looked up once per label set.
@@ -145,17 +245,48 @@ def _request_series(route: str, method: str, status: int) -> tuple[Counter, Hist
     return REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method)
 
 
+class DownstreamError(StrEnum):
+    """Why a downstream call failed (the `kind` label of studio_downstream_errors_total)."""
+
+    TIMEOUT = "timeout"  # no answer within the service's timeouts
+    UNAVAILABLE = "unavailable"  # refused, reset or otherwise broken before the answer
+    BAD_GATEWAY = "http_502"  # answers that count against the breaker
+    SERVICE_UNAVAILABLE = "http_503"
+    GATEWAY_TIMEOUT = "http_504"
+    BROKEN_STREAM = "broken_stream"  # the connection broke while the body was streaming
+
+
+_STATUS_ERRORS = {
+    502: DownstreamError.BAD_GATEWAY,
+    503: DownstreamError.SERVICE_UNAVAILABLE,
+    504: DownstreamError.GATEWAY_TIMEOUT,
+}
+
+
+def status_error(status: int) -> DownstreamError | None:
+    """The error kind a downstream status stands for (502, 503, 504), else None."""
+    return _STATUS_ERRORS.get(status)
+
+
 @functools.lru_cache(maxsize=256)
-def _downstream_series(service: str) -> Histogram:
+def _downstream_latency(service: str) -> Histogram:
     return DOWNSTREAM_LATENCY.labels(service)
 
 
-def observe_downstream(service: str, seconds: float | None, error: str | None) -> None:
-    """Called by the forwarder once per downstream call."""
+@functools.lru_cache(maxsize=1024)
+def _downstream_errors(service: str, kind: str) -> Counter:
+    return DOWNSTREAM_ERRORS.labels(service, kind)
+
+
+def observe_downstream(
+    service: str, seconds: float | None, error: DownstreamError | None = None
+) -> None:
+    """Record one downstream call: `seconds` to its response headers (None when there were
+    none), and its error kind when it failed (a 502/503/504 answer has both)."""
     if seconds is not None:
-        _downstream_series(service).observe(seconds)
+        _downstream_latency(service).observe(seconds)
     if error is not None:
-        DOWNSTREAM_ERRORS.labels(service, error).inc()
+        _downstream_errors(service, error.value).inc()
 
 
 def observe_rate_limited(bucket: str) -> None:

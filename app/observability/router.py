@@ -1,16 +1,28 @@
-"""`GET /metrics`: Prometheus exposition, raw (never the envelope)."""
+"""`GET /metrics`: Prometheus exposition, raw (never the envelope), to allowed networks only."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from app.core.config import Settings
+from app.core.errors import NotFound
+from app.core.network import peer_is_trusted
 from app.observability import metrics
 
 router = APIRouter(include_in_schema=False)
 
 
+def scraper_allowed(request: Request) -> None:
+    """404 unless the TCP peer (never a forwarded header) is in METRICS_ALLOW_CIDRS."""
+    settings: Settings = request.state.settings
+    if not peer_is_trusted(request.scope, settings.metrics_networks):
+        raise NotFound()
+
+
 @router.get("/metrics")
-async def prometheus() -> Response:
+async def prometheus(_: Annotated[None, Depends(scraper_allowed)]) -> Response:
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
