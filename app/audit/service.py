@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from fastapi import Request
-from sqlalchemy import Table, and_, delete, insert, or_, select
+from sqlalchemy import String, Table, and_, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
@@ -51,7 +51,7 @@ class AuditContext:
         return cls(
             request_id=state.get("request_id"),
             client_ip=state.get("client_ip"),
-            user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+            user_agent=_fit("user_agent", request.headers.get("user-agent") or None),
         )
 
     def by(self, actor_id: uuid.UUID | str | None, actor_email: str | None) -> AuditContext:
@@ -60,7 +60,20 @@ class AuditContext:
         return AuditContext(self.request_id, self.client_ip, self.user_agent, uid, actor_email)
 
 
-_INSERT = insert(cast(Table, AuditEvent.__table__))
+_TABLE = cast(Table, AuditEvent.__table__)
+_INSERT = insert(_TABLE)
+# Every bounded text column: what a caller hands in is cut to fit, so recording an event
+# (a failed login with a 300-character email) can never fail the action it records.
+_LIMITS = {
+    c.name: c.type.length for c in _TABLE.columns if isinstance(c.type, String) and c.type.length
+}
+
+
+def _fit(column: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    limit = _LIMITS[column]
+    return value if len(value) <= limit else value[:limit]
 
 
 async def record(
@@ -81,13 +94,13 @@ async def record(
         {
             "occurred_at": utcnow(),
             "actor_id": ctx.actor_id,
-            "actor_email": ctx.actor_email,
-            "action": action,
-            "target": target,
-            "outcome": outcome,
-            "client_ip": ctx.client_ip,
-            "user_agent": ctx.user_agent,
-            "request_id": ctx.request_id,
+            "actor_email": _fit("actor_email", ctx.actor_email),
+            "action": _fit("action", action),
+            "target": _fit("target", target),
+            "outcome": _fit("outcome", outcome),
+            "client_ip": _fit("client_ip", ctx.client_ip),
+            "user_agent": _fit("user_agent", ctx.user_agent),
+            "request_id": _fit("request_id", ctx.request_id),
             "details": details,
         },
     )

@@ -12,17 +12,22 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
+EMAIL_MAX = 254  # RFC 5321's path limit less its angle brackets; no longer address is usable
+LOGIN_EMAIL_MAX = 320  # what login accepts to compare: longer than EMAIL_MAX matches no one
 
 
 def normalise_email(value: str) -> str:
     """Trimmed, lower-cased and syntactically valid (no deliverability lookup)."""
     value = value.strip().lower()
-    if len(value) > 320:
-        raise ValueError("email is too long")
+    if len(value) > EMAIL_MAX:
+        raise ValueError(f"email is longer than {EMAIL_MAX} characters")
     try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
+        email = validate_email(value, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise ValueError(f"invalid email: {exc}") from None
+    if len(email) > EMAIL_MAX:  # normalisation can lengthen it
+        raise ValueError(f"email is longer than {EMAIL_MAX} characters")
+    return email
 
 
 def login_email(value: str) -> str:
@@ -47,7 +52,11 @@ def _password(value: str) -> str:
     return value
 
 
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=EMAIL_MAX),
+    AfterValidator(normalise_email),
+]
 Password = Annotated[
     str,
     StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
@@ -73,7 +82,9 @@ class RegisterRequest(Strict):
 
 
 LoginEmail = Annotated[
-    str, StringConstraints(min_length=1, max_length=320), AfterValidator(login_email)
+    str,
+    StringConstraints(min_length=1, max_length=LOGIN_EMAIL_MAX),
+    AfterValidator(login_email),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.audit.service import AuditContext
 from app.auth.principal import Principal
@@ -71,7 +71,11 @@ async def create_role(
 
 @router.put("/roles/{name}", response_model=Envelope[RoleRead])
 async def update_role(
-    name: str, body: RoleUpdate, principal: RolesAdmin, request: Request, db: DbSession
+    name: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
+    body: RoleUpdate,
+    principal: RolesAdmin,
+    request: Request,
+    db: DbSession,
 ) -> dict[str, Any]:
     """Replace a role's permissions."""
     role = await admin.update_role(
