@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # Studio: a locked, non-root runtime image. Build: docker build -t studio .
 
-# Stage 1: uv, pinned.
-FROM ghcr.io/astral-sh/uv:0.5.14 AS uv
+# Stage 1: uv, pinned (the version the Makefile uses, which writes uv.lock).
+FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
 
 # Stage 2: the locked environment, built on the same base as the runtime.
 FROM python:3.13.3-slim AS build
@@ -12,13 +12,15 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/opt/venv
 WORKDIR /src
+# Runtime needs only: no dev or browser groups, no embedded stand-ins (fakeredis, aiosqlite);
+# the `otel` extra so that tracing can be switched on (OTEL_EXPORTER_OTLP_ENDPOINT) without a rebuild.
 # Dependencies first: this layer is reused until the lock file changes.
 COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --extra otel --no-install-project
 COPY app ./app
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --no-dev --extra otel --no-editable
 
 # Stage 3: only the runtime.
 FROM python:3.13.3-slim AS runtime

@@ -5,17 +5,31 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run run-with-fakes fakes test test-browser ts-check lint lint-deploy format bench bench-login clean
+# What `make` installs: the runtime, tracing and the embedded stand-ins (SQLite, in-process
+# Redis), plus the dev group. The image installs only the runtime and tracing (Dockerfile).
+SYNC := $(UV) sync --frozen --extra embedded --extra otel
+
+.DEFAULT_GOAL := help
+.PHONY: help install run run-with-fakes fakes test test-browser ts-check lint lint-deploy format bench bench-login clean
+
+help: ## List the verbs (this text)
+	@echo "make <verb>, with:"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --all-extras
+	$(SYNC)
 	@touch $@
 
-install: .venv/.synced ## Create .venv from the lock file
+# Playwright on top (--inexact keeps the rest); redone whenever the base sync is.
+.venv/.browser: .venv/.synced
+	$(SYNC) --inexact --group browser
+	@touch $@
+
+install: .venv/.synced ## Create .venv from the lock file (no browser tooling)
 
 run: install ## Migrate and serve on $(HOST):$(PORT) (embedded SQLite + Redis stand-in without DATABASE_URL/REDIS_HOST)
 	$(UV) run --frozen studio migrate
@@ -33,10 +47,10 @@ run-with-fakes: install ## Like `run`, with the fake downstreams started beside 
 	  trap 'kill $$fakes 2>/dev/null' EXIT INT TERM; \
 	  env $(FAKE_CREDS) $(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
 
-test: install ## The whole suite (real PostgreSQL and Redis when they answer)
+test: .venv/.browser ## The whole suite (real PostgreSQL and Redis when they answer)
 	$(UV) run --frozen pytest
 
-test-browser: install ## Only the headless-browser tests (Debian's /usr/bin/chromium)
+test-browser: .venv/.browser ## Only the headless-browser tests (Debian's /usr/bin/chromium)
 	$(UV) run --frozen pytest -m browser
 
 TS_CLIENT := clients/typescript
@@ -56,13 +70,13 @@ GROOVY_LINT_VERSION ?= 15.2.2
 	npm install --silent --no-audit --no-fund --prefix .tools/groovy "npm-groovy-lint@$(GROOVY_LINT_VERSION)"
 
 lint-deploy: install .tools/groovy/node_modules/.bin/npm-groovy-lint ## Dockerfile, compose, CloudFormation, Jenkinsfile
-	$(UV) sync --frozen --group deploy
+	$(UV) sync --frozen --inexact --group deploy
 	$(UV) run --frozen --group deploy hadolint Dockerfile
 	$(UV) run --frozen --group deploy docker-compose -f docker-compose.yml config --quiet
 	$(UV) run --frozen --group deploy cfn-lint deployment/cloudformation/studio.yml
 	.tools/groovy/node_modules/.bin/npm-groovy-lint --noserver --failon warning Jenkinsfile
 
-format: install
+format: install ## Apply ruff's formatting and fixes
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
@@ -73,6 +87,6 @@ bench-login: install ## event-loop CPU per login; /health latency alone and duri
 bench: install ## Studio vs nginx and a naive proxy, SSE, upload RSS, login storm (BENCHMARKS.md)
 	$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
 
-clean:
+clean: ## Remove .venv, .tools, caches, logs and generated client files
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache var logs artifacts
 	rm -rf $(TS_CLIENT)/node_modules $(TS_CLIENT)/openapi.json $(TS_CLIENT)/src/schema.d.ts

@@ -22,7 +22,7 @@ def test_jenkinsfile_has_the_pipeline_stages_in_order() -> None:
 def test_dockerfile_runtime_is_locked_non_root_and_healthchecked() -> None:
     text = (ROOT / "Dockerfile").read_text()
     froms = re.findall(r"^FROM (\S+)", text, flags=re.M)
-    assert froms[0] == "ghcr.io/astral-sh/uv:0.5.14"
+    assert froms[0] == "ghcr.io/astral-sh/uv:0.13.9"
     assert "python:3.13.3-slim" in froms
     assert "uv sync --frozen --no-dev" in text
     assert re.search(r"^USER 1000:1000$", text, flags=re.M)
