@@ -47,83 +47,161 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        use_attribute_docstrings=True,  # each field's docstring is its description
     )
 
     # Server
     environment: Environment = "dev"
+    """The stage. `staging` and `prod` refuse unsafe settings at start-up (see above)."""
     app_host: str = "127.0.0.1"
+    """Address `studio serve` listens on (`0.0.0.0` in the image)."""
     app_port: int = Field(8000, ge=1, le=65535)
+    """Port `studio serve` listens on."""
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Lowest level logged."""
     log_dir: Path = Path("logs")
-    log_json: bool | None = None  # default: JSON lines outside dev
+    """Directory of `error.log` (errors only, 10 MB rotation, 10-day retention)."""
+    log_json: bool | None = None
+    """JSON log lines on (`true`) or off (`false`); unset: JSON outside dev."""
     run_migrations: bool = False
+    """Upgrade the database on boot (advisory-locked on PostgreSQL, so one of several instances
+    migrates).
+    """
     api_prefix: str = "/api/v1"
-    # What downstreams are told the public origin is (X-Forwarded-Host/-Proto), e.g.
-    # https://studio.example.com; unset: the scheme and host a trusted proxy stated, else none.
+    """Prefix of every API route."""
     public_base_url: str | None = None
-    docs_enabled: bool | None = None  # default: only in dev
+    """Studio's public origin (`https://studio.example.com`): what downstreams get as
+    `X-Forwarded-Proto`/`-Host`. Unset: the scheme and host a trusted proxy stated, else none;
+    never the client's `Host`.
+    """
+    docs_enabled: bool | None = None
+    """Serve `/docs`, `/redoc` and `/openapi.json`; unset: in dev only. Refused outside dev."""
     workers: int = Field(1, ge=1, le=64)
+    """uvicorn worker processes (`studio serve --workers`). More than one needs a shared Redis;
+    `/metrics` then sums them through `PROMETHEUS_MULTIPROC_DIR`.
+    """
 
     # Database
     database_url: str | None = None
+    """`postgresql://user:pass@host:5432/db` (the asyncpg driver is chosen for you). Unset in dev:
+    the embedded SQLite file. Required outside dev.
+    """
     postgres_pool_size: int = Field(10, ge=1, le=200)
+    """Database connections kept open per process."""
     postgres_max_overflow: int = Field(10, ge=0, le=200)
+    """Extra database connections a process may open under load."""
     embedded_database_path: Path = Path("var/studio.db")
+    """The SQLite file of an embedded dev run (no `DATABASE_URL`)."""
 
     # Redis
     redis_host: str | None = None
+    """Standalone Redis host. Unset in dev (and no `REDIS_URL`): an in-process stand-in. Required
+    outside dev (or `REDIS_URL`).
+    """
     redis_port: int = Field(6379, ge=1, le=65535)
+    """Standalone Redis port."""
     redis_db: int = Field(0, ge=0)
+    """Standalone Redis database number."""
     redis_password: SecretStr | None = None
+    """Standalone Redis password."""
     redis_max_connections: int = Field(10, ge=1, le=10_000)
-    redis_url: str | None = None  # redis://, rediss://, redis+sentinel://, redis+cluster://
+    """Redis pool size per process (blocking pool; 5 retries with jittered backoff). On a cluster
+    per node, where the pool does not wait, so a burst beyond it answers 503. The session
+    cache's subscriber has a client of its own (at most 2 connections).
+    """
+    redis_url: str | None = None
+    """Instead of `REDIS_HOST`: `redis://`, `rediss://`,
+    `redis+sentinel://h1:26379,h2:26379/mymaster/0` or `redis+cluster://host:7000`.
+    """
     redis_key_prefix: str = "studio:"
+    """Prefix of every Redis key Studio writes."""
 
     # Auth
     jwt_secret_key: SecretStr | None = None
+    """HMAC secret of the tokens, at least 32 bytes; required outside dev (dev has a fixed
+    default).
+    """
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    """The one signing algorithm accepted."""
     jwt_audience: str = "sentinel-studio"
+    """`aud` claim written and required."""
     jwt_issuer: str = "studio"
+    """`iss` claim written and required."""
     jwt_access_token_expire_seconds: int = Field(900, ge=30, le=86_400)
+    """Access token lifetime (also a cookie session's grant)."""
     jwt_refresh_token_expire_seconds: int = Field(1_209_600, ge=60, le=31_536_000)
-    # A session ends this long after its login, however often it is refreshed.
+    """Refresh token lifetime; a session idle this long ends."""
     session_max_lifetime_seconds: int = Field(43_200, ge=60, le=31_536_000)
-    # Seconds a session check may be served from the per-process cache (pub/sub invalidated;
-    # 0: every request reads Redis). Capped: it bounds how long a lost invalidation can last.
+    """A session ends this long after its login however often it is refreshed (then 401
+    `SESSION_EXPIRED`); no token or cookie outlives it.
+    """
     session_cache_seconds: float = Field(5.0, ge=0, le=5)
+    """How long a session check may be served from the per-process cache, invalidated through Redis
+    pub/sub; `0` reads Redis on every request. Capped: it bounds how long a lost invalidation
+    can last.
+    """
 
     # Network
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Comma-separated browser origins allowed to call Studio (and to send cookie-session writes);
+    `*` is refused outside dev.
+    """
     security_hsts_max_age: int = Field(31_536_000, ge=0)
+    """`Strict-Transport-Security` max-age over HTTPS."""
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Who may read /metrics (peer address, comma-separated IPs or CIDRs); others get 404.
+    """Comma-separated IPs or CIDRs of the proxies whose `X-Forwarded-For` is believed (the
+    rightmost untrusted hop is the client).
+    """
     metrics_allow_cidrs: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_METRICS_CIDRS)
     )
+    """Comma-separated IPs or CIDRs whose TCP peers may read `/metrics`; others get 404
+    `NOT_FOUND`. Default: loopback and private ranges.
+    """
     max_request_header_bytes: int = Field(16_384, ge=1024)
+    """Largest request header block (431 beyond)."""
     max_json_body_bytes: int = Field(1_048_576, ge=1024)
+    """Largest JSON body on Studio's own routes (413 beyond)."""
 
     # Rate limits
     rate_limit_enabled: bool = True
+    """Turn the login and register rate limits off (tests, load runs)."""
     rate_limit_login_attempts: int = Field(10, ge=1)
+    """Logins allowed per window, per client IP and per email."""
     rate_limit_login_window: int = Field(60, ge=1)
+    """Login window, in seconds."""
     rate_limit_register_attempts: int = Field(5, ge=1)
+    """Registrations allowed per window, per client IP."""
     rate_limit_register_window: int = Field(3600, ge=1)
-    # IPv6 clients are counted per network of this prefix length (anyone holds a /64).
+    """Register window, in seconds."""
     rate_limit_ipv6_prefix: int = Field(64, ge=1, le=128)
-    # Streamed (non-replayable) uploads one user may have in flight at once, per process.
+    """IPv6 clients are counted per network of this prefix length (anyone holds a /64); IPv4 per
+    address.
+    """
     proxy_max_uploads_per_user: int = Field(2, ge=1, le=1000)
+    """Streamed (non-replayable) proxy uploads one user may have in flight at once, per process;
+    more: 429 `RATE_LIMITED`.
+    """
 
     # Service registry
     service_config_path: Path = Path("config/services.yaml")
-    service_overlay_path: Path | None = None  # default: deployment/config/{ENVIRONMENT}.yml
+    """The service registry."""
+    service_overlay_path: Path | None = None
+    """The stage overlay deep-merged over the registry when present; unset:
+    `deployment/config/{ENVIRONMENT}.yml`.
+    """
     service_health_check_enabled: bool = False
+    """Probe every downstream's `health_path` in the background."""
     service_health_check_interval: float = Field(30.0, gt=0)
+    """Seconds between background probes."""
     ssm_cache_ttl: float = Field(300.0, ge=0)
+    """Seconds SSM credentials are cached (a downstream 401 refreshes them at once)."""
     aws_region: str | None = None
+    """Region of SSM; unset: `AWS_REGION` and the AWS credential chain's default."""
 
     # Audit
     audit_retention_days: int = Field(90, ge=1)
+    """Days of audit rows kept by `studio audit purge`."""
 
     @field_validator("cors_allow_origins", "trusted_proxies", "metrics_allow_cidrs", mode="before")
     @classmethod
