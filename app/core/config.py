@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     ssm_cache_ttl: float = Field(300.0, ge=0)
     """Seconds SSM credentials are cached (a downstream 401 refreshes them at once)."""
     aws_region: str | None = None
-    """Region of SSM; unset: `AWS_REGION` and the AWS credential chain's default."""
+    """Region of SSM; unset: the AWS SDK's own default (`AWS_DEFAULT_REGION`, the profile)."""
 
     # Audit
     audit_retention_days: int = Field(90, ge=1)
