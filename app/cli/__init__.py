@@ -129,11 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `studio` console script."""
     _load_domain_commands()
     parser = argparse.ArgumentParser(prog="studio", description="Studio gateway")
+    parser.add_argument("--version", action="version", version=f"studio {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, add_args, help_text) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_text, description=help_text))
     ns = parser.parse_args(argv)
     return COMMANDS[ns.command][0](ns)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("studio")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
 
 
 def _load_domain_commands() -> None:
@@ -149,8 +159,5 @@ DOMAIN_COMMANDS: tuple[str, ...] = (
     "app.audit.cli",
     "app.registry.cli",
     "app.core.openapi_cli",
+    "app.cli.config_reference",
 )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""`python -m app.cli`: the `studio` command without its console script."""
+
+import sys
+
+from app.cli import main
+
+sys.exit(main())
