@@ -31,10 +31,13 @@ help: ## List the verbs (this text)
 
 install: .venv/.synced ## Create .venv from the lock file (no browser tooling)
 
+# Local development's registry overlay (loopback URLs, env-var credentials), not the dev stage's.
+LOCAL_OVERLAY = SERVICE_OVERLAY_PATH=config/local.yml
+
 run: install ## Migrate and serve on $(HOST):$(PORT) (embedded SQLite + Redis stand-in without DATABASE_URL/REDIS_HOST)
 	$(UV) run --frozen studio migrate
 	@$(UV) run --frozen studio hint
-	$(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
+	env $(LOCAL_OVERLAY) $(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
 
 FAKE_CREDS = $(foreach s,NEXUS ZEN AGENTS INGESTION,$(s)_SERVICE_USER=studio $(s)_SERVICE_PASSWORD=studio-dev-password)
 
@@ -45,7 +48,7 @@ run-with-fakes: install ## Like `run`, with the fake downstreams started beside 
 	$(UV) run --frozen studio migrate
 	@$(UV) run --frozen python -m tests.fakes & fakes=$$!; \
 	  trap 'kill $$fakes 2>/dev/null' EXIT INT TERM; \
-	  env $(FAKE_CREDS) $(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
+	  env $(LOCAL_OVERLAY) $(FAKE_CREDS) $(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
 
 test: .venv/.browser ## The whole suite (real PostgreSQL and Redis when they answer)
 	$(UV) run --frozen pytest

@@ -128,7 +128,7 @@ def make_settings(
             "rate_limit_login_attempts": 1000,
             "rate_limit_register_attempts": 1000,
             "service_config_path": ROOT / "config" / "services.yaml",
-            "service_overlay_path": ROOT / "deployment" / "config" / "dev.yml",
+            "service_overlay_path": ROOT / "config" / "local.yml",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

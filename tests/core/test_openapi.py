@@ -126,7 +126,7 @@ def staging_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Non
         "REDIS_HOST": "127.0.0.1",
         "LOG_DIR": str(tmp_path / "logs"),
         "SERVICE_CONFIG_PATH": str(ROOT / "config" / "services.yaml"),
-        "SERVICE_OVERLAY_PATH": str(ROOT / "deployment" / "config" / "dev.yml"),
+        "SERVICE_OVERLAY_PATH": str(ROOT / "config" / "local.yml"),
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

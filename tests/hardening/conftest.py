@@ -25,8 +25,8 @@ ACCOUNT_PASSWORD = "hardening-password-1"
 
 
 def overlay(tmp_path: Path, **services: dict[str, Any]) -> Path:
-    """The dev overlay with per-service changes deep-merged in (e.g. short zen timeouts)."""
-    data = yaml.safe_load((ROOT / "deployment" / "config" / "dev.yml").read_text())
+    """The local overlay with per-service changes deep-merged in (e.g. short zen timeouts)."""
+    data = yaml.safe_load((ROOT / "config" / "local.yml").read_text())
     for name, extra in services.items():
         data["services"].setdefault(name, {}).update(extra)
     path = tmp_path / f"overlay-{uuid.uuid4().hex[:6]}.yml"

@@ -32,7 +32,7 @@ def studio_env(
         "RUN_MIGRATIONS": "false",
         "SERVICE_HEALTH_CHECK_ENABLED": "false",
         "SERVICE_CONFIG_PATH": str(ROOT / "config" / "services.yaml"),
-        "SERVICE_OVERLAY_PATH": str(ROOT / "deployment" / "config" / "dev.yml"),
+        "SERVICE_OVERLAY_PATH": str(ROOT / "config" / "local.yml"),
         "LOG_DIR": str(log_dir),
         "LOG_LEVEL": "WARNING",
     }

@@ -48,7 +48,7 @@ async def test_sigterm_lets_the_stream_finish_and_refuses_new_work(
             "JWT_SECRET_KEY": TEST_SECRET,
             "LOG_DIR": str(tmp_path / "logs"),
             "SERVICE_CONFIG_PATH": str(ROOT / "config/services.yaml"),
-            "SERVICE_OVERLAY_PATH": str(ROOT / "deployment/config/dev.yml"),
+            "SERVICE_OVERLAY_PATH": str(ROOT / "config/local.yml"),
             "ZEN_URL": zen_url,
             "ZEN_SERVICE_USER": "svc",
             "ZEN_SERVICE_PASSWORD": "pw",

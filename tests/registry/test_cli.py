@@ -37,6 +37,13 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def local_overlay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local development's overlay (the dev stage's own needs the stack's URLs)."""
+    monkeypatch.setenv("SERVICE_OVERLAY_PATH", "config/local.yml")
+
+
+@pytest.mark.usefixtures("local_overlay")
 def test_routes_lists_every_nexus_route_and_one_row_per_wildcard_service(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -53,6 +60,7 @@ def test_routes_lists_every_nexus_route_and_one_row_per_wildcard_service(
     assert wildcard[1][4] == "read=agents:read"
 
 
+@pytest.mark.usefixtures("local_overlay")
 def test_routes_of_one_service(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["routes", "--service", "ingestion"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -61,6 +69,7 @@ def test_routes_of_one_service(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown service 'ghost'" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("local_overlay")
 def test_routes_reports_a_broken_registry(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -69,7 +78,7 @@ def test_routes_reports_a_broken_registry(
     monkeypatch.setenv("SERVICE_CONFIG_PATH", str(bad))
     assert cli.main(["routes"]) == 2
     err = capsys.readouterr().err
-    assert f"{bad} (+ deployment/config/dev.yml): services.zen.base_url: required key" in err
+    assert f"{bad} (+ config/local.yml): services.zen.base_url: required key" in err
 
 
 def test_check_config_for_prod_validates_the_registry(
@@ -101,6 +110,9 @@ def test_check_config_for_prod_fails_on_a_registry_problem(
     assert "configuration is valid" not in captured.out
 
 
-def test_check_config_for_dev_needs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("local_overlay")
+def test_check_config_for_local_development_needs_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert cli.main(["check-config"]) == 0
     assert "service registry is valid" in capsys.readouterr().out

@@ -18,6 +18,7 @@ URLS = {
     "AGENTS_URL": "https://agents.internal",
     "INGESTION_URL": "https://ingestion.internal",
 }
+LOCAL = Path("config/local.yml")
 PROD = {
     "jwt_secret_key": "p" * 40,
     "database_url": "postgresql://db/studio",
@@ -80,8 +81,8 @@ def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 # The real files
 
 
-def test_dev_registry_needs_no_aws_and_no_variables(at_root: None) -> None:
-    registry = load_registry(real_settings("dev"), environ={})
+def test_local_registry_needs_no_aws_and_no_variables(at_root: None) -> None:
+    registry = load_registry(real_settings("dev", service_overlay_path=LOCAL), environ={})
     assert set(registry.services) == {"nexus", "zen", "agents", "ingestion"}
     for service in registry.services.values():
         assert isinstance(service.auth, BasicAuthEnv)
@@ -103,7 +104,7 @@ def test_dev_registry_needs_no_aws_and_no_variables(at_root: None) -> None:
     ]
 
 
-@pytest.mark.parametrize("stage", ["staging", "prod"])
+@pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_deployed_stages_read_credentials_from_ssm(at_root: None, stage: str) -> None:
     registry = load_registry(real_settings(stage), environ=URLS)
     for name, service in registry.services.items():
@@ -123,7 +124,7 @@ def test_prod_refuses_to_guess_a_base_url(at_root: None) -> None:
 
 
 def test_nexus_has_exactly_32_routes_each_with_a_permission(at_root: None) -> None:
-    nexus = load_registry(real_settings("dev"), environ={}).services["nexus"]
+    nexus = load_registry(real_settings("dev"), environ=URLS).services["nexus"]
     assert nexus.mode == "explicit"
     assert len(nexus.routes) == 32
     assert {r.permission for r in nexus.routes} == {"nexus:read", "nexus:write"}
@@ -132,7 +133,7 @@ def test_nexus_has_exactly_32_routes_each_with_a_permission(at_root: None) -> No
 
 
 def test_only_the_v2_progress_route_skips_the_envelope(at_root: None) -> None:
-    nexus = load_registry(real_settings("dev"), environ={}).services["nexus"]
+    nexus = load_registry(real_settings("dev"), environ=URLS).services["nexus"]
     raw = [(r.method, r.path) for r in nexus.routes if not r.envelope]
     assert raw == [("GET", "/v2/jobs/{job_id}/progress")]
 
