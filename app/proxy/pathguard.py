@@ -1,8 +1,12 @@
 """Client path tails: refuse traversal and encoding tricks, then build the downstream target.
 
 Everything works on the RAW request path (`scope["raw_path"]`), because the decoded `path`
-has already lost the difference between `/` and `%2f`. The downstream target is the service's
-base path plus the validated tail: host, port and scheme never come from the client.
+has already lost the difference between `/` and `%2f`. A tail that passes is put in normal
+form (RFC 3986 §6.2.2): encoded unreserved characters decoded, other escapes in upper-case
+hex. Routes are matched, authorised and limited on that form, and it is what the downstream
+receives, so Studio and the downstream cannot read one path two ways (`%61dmin` is `admin` to
+both). The downstream target is the service's base path plus the normalised tail: host, port
+and scheme never come from the client.
 """
 
 from __future__ import annotations
@@ -20,17 +24,28 @@ _DECODED_ALLOWED = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 _MALFORMED_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")
 _DOT_SEGMENTS = frozenset((b".", b".."))
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normal_escape(match: re.Match[bytes]) -> bytes:
+    byte = int(match[0][1:], 16)
+    return bytes((byte,)) if byte in _UNRESERVED else match[0].upper()
+
+
+def normal_form(raw: bytes) -> bytes:
+    """`raw` with encoded unreserved characters decoded and other escapes in upper-case hex."""
+    return _ESCAPE.sub(_normal_escape, raw) if b"%" in raw else raw
 
 
 def validate_tail(tail: bytes) -> bytes:
-    """Return `tail` (raw, without leading `/`) unchanged, or raise `InvalidPath`."""
+    """Return `tail` (raw, without leading `/`) in normal form, or raise `InvalidPath`."""
     if not tail:
         return tail
     if tail[0] == 0x2F:  # `//` right after the service name: nothing legitimate needs it
         raise InvalidPath("Path has an empty first segment")
     if tail.translate(None, _RAW_ALLOWED):
         raise InvalidPath("Path contains a forbidden character")
-    decoded = tail
+    decoded = normal = tail
     if b"%" in tail:
         if _MALFORMED_ESCAPE.search(tail):
             raise InvalidPath("Path contains a malformed percent-escape")
@@ -43,12 +58,13 @@ def validate_tail(tail: bytes) -> bytes:
             raise InvalidPath("Path contains an encoded control character")
         if b"%" in decoded and _ESCAPE.search(decoded):
             raise InvalidPath("Path is double-encoded")
+        normal = normal_form(tail)
     if b"." in decoded:
         for segment in decoded.split(b"/"):
             # `..;x` is `..` to Tomcat-style servers that strip path parameters.
             if segment.split(b";", 1)[0] in _DOT_SEGMENTS:
                 raise InvalidPath("Path contains a '.' or '..' segment")
-    return tail
+    return normal
 
 
 def split_tail(raw_path: bytes, raw_prefix: bytes) -> bytes:

@@ -1,4 +1,8 @@
-"""Route tables compiled once at start-up: (method, raw tail) -> the rule that applies."""
+"""Route tables compiled once at start-up: (method, normalised tail) -> the rule that applies.
+
+Tails arrive in the normal form of `pathguard.validate_tail`; route literals are compiled into
+the same form.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import get_args
 from urllib.parse import quote
 
 from app.core.errors import MethodNotAllowed, RouteNotFound
+from app.proxy.pathguard import normal_form
 from app.registry.schema import Method, Quota, RouteConfig, ServiceConfig
 
 METHODS = frozenset(get_args(Method))
@@ -28,14 +33,19 @@ class Rule:
     template: str | None  # the registry's path template; None in wildcard mode
 
 
+def _literal(text: str) -> bytes:
+    # The form `validate_tail` gives request paths, so a route and a request meet as equals.
+    return normal_form(quote(text, safe=_PCHAR_SAFE).encode())
+
+
 def _segment_matcher(segment: str) -> Matcher:
     if _PLACEHOLDER.fullmatch(segment):
         return None
     if "{" not in segment:
-        return quote(segment, safe=_PCHAR_SAFE).encode()
+        return _literal(segment)
     # re.split with a group alternates literal text and placeholders.
     pattern = b"".join(
-        re.escape(quote(part, safe=_PCHAR_SAFE).encode()) if i % 2 == 0 else rb"[^/]+"
+        re.escape(_literal(part)) if i % 2 == 0 else rb"[^/]+"
         for i, part in enumerate(_PLACEHOLDER.split(segment))
     )
     return re.compile(pattern)

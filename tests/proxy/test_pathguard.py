@@ -86,7 +86,7 @@ async def test_ordinary_paths_still_pass(studio: Studio) -> None:
 
 @pytest.mark.parametrize(
     "tail",
-    ["a/b", "", "a/", "a//b", "%41", "x%20y", "a.b/c..d/...", "%C3%A9", "~user/@x:y", "a;b=c"],
+    ["a/b", "", "a/", "a//b", "x%20y", "a.b/c..d/...", "%C3%A9", "~user/@x:y", "a;b=c"],
 )
 def test_accepted_tails(tail: str) -> None:
     assert validate_tail(tail.encode()) == tail.encode()
