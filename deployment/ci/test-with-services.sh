@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Jenkins: run `make test` against throwaway PostgreSQL and Redis containers, then remove them.
+# Like .ci/run, the browser and promtool tests are required; JUnit XML lands in artifacts/junit/.
 set -euo pipefail
 tag="studio-ci-${BUILD_NUMBER:-local}-$$"
 cleanup() { docker rm -f "${tag}-pg" "${tag}-redis" >/dev/null 2>&1 || true; }
@@ -14,7 +15,11 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 
+mkdir -p artifacts/junit
 export TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:${pg_port}/postgres"
 export TEST_REDIS_URL="redis://127.0.0.1:${redis_port}/0"
 export STUDIO_REQUIRE_SERVICES=1
+export STUDIO_REQUIRE_BROWSER=1
+export STUDIO_REQUIRE_PROMTOOL=1
+export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --junitxml=artifacts/junit/pytest.xml"
 make test
