@@ -19,13 +19,14 @@ from app.observability import multiprocess
 from tests.conftest import ROOT, RUN_ID
 from tests.hardening.processes import studio_env
 from tests.ratelimit.test_multiprocess import wait_healthy
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 HEALTH_SERIES = 'studio_http_requests_total{method="GET",route="/health",status="200"}'
 BATCH = 20
-MAX_REQUESTS = 2000  # a hang guard: two workers share the load long before this
+STARTED = "Application startup complete"
+MAX_REQUESTS = 5000  # a hang guard: two workers share the load long before this
 
 
 def scraped_total(text: str) -> float:
@@ -59,7 +60,7 @@ async def test_two_workers_metrics_are_summed(
     port = free_port()
     env = studio_env(
         database_url, redis_url, f"studio-test-{RUN_ID}:workers-{uuid.uuid4().hex[:6]}:",
-        tmp_path, TMPDIR=str(temp),
+        tmp_path, TMPDIR=str(temp), LOG_LEVEL="INFO",
     )  # fmt: skip
     env.pop(multiprocess.ENV, None)  # `studio serve` makes one itself
     studio = Path(sys.executable).parent / "studio"
@@ -72,6 +73,10 @@ async def test_two_workers_metrics_are_summed(
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base)
+        # Both workers up (each logs it), so that neither serves everything while the other boots.
+        await wait_until(
+            lambda: out.read_text(errors="replace").count(STARTED) == 2, 60, "both workers"
+        )
         [metrics_dir] = temp.glob("studio-metrics-*")
         sent = 0
         # Until both workers have served some: new connections, so either may accept each.
