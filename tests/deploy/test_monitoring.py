@@ -68,6 +68,17 @@ def test_alert_rules_pass_promtool() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_alerts_that_infer_a_cause_fire_on_it_and_not_on_look_alikes() -> None:
+    result = subprocess.run(
+        [promtool(), "test", "rules", str(MONITORING / "alerts.test.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_dashboard_queries_pass_promtool(tmp_path: Path) -> None:
     # promtool parses PromQL only inside rule files: each panel query becomes a recording rule,
     # with Grafana's $__rate_interval given a value.
