@@ -7,20 +7,30 @@ Configured like the httpcore client, to be a transparent pipe: no cookie jar (a 
 `Accept-Encoding`/`Content-Type`, no decompression, no redirects followed, and the raw path
 and query sent byte for byte (`yarl.URL(..., encoded=True)`). The session is created on first
 use, inside the running loop of the worker that uses it.
+
+Header bytes travel unchanged. aiohttp serialises header strings as UTF-8, so values are
+decoded as UTF-8; a value that is not valid UTF-8 (legal in HTTP as obs-text) is decoded with
+`surrogateescape` and that request's header block is serialised by `_serialize_headers`
+below, which encodes it back byte for byte (aiohttp's own serialiser would drop the escapes).
+Tested against aiohttp 3.14.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextvars import ContextVar
 
 import aiohttp
+from aiohttp import http_writer
 from multidict import CIMultiDict
 from yarl import URL
 
 from app.proxy.client import (
     KEEPALIVE_EXPIRY,
     Body,
+    PoolGate,
     UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
@@ -31,6 +41,39 @@ from app.registry.schema import ServiceConfig
 # Headers aiohttp would otherwise add on its own; the forwarder sends exactly what it chose.
 SKIP_AUTO_HEADERS = frozenset(("User-Agent", "Accept", "Accept-Encoding", "Content-Type"))
 READ_BUFFER = 64 * 1024
+
+Fields = CIMultiDict[str]
+
+# Set only while sending a request whose headers hold bytes that are not UTF-8.
+_ESCAPED: ContextVar[bool] = ContextVar("studio_escaped_headers", default=False)
+_native_serialize = http_writer._serialize_headers
+# RFC 9110 §5.5: no CR, LF, NUL or other controls but HTAB (aiohttp refuses them too).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _serialize_headers(status_line: str, headers: Fields) -> bytes:
+    if not _ESCAPED.get():
+        return _native_serialize(status_line, headers)
+    lines = [status_line, *(f"{k}: {v}" for k, v in headers.items())]
+    for line in lines:
+        if _FORBIDDEN.search(line) is not None:
+            raise ValueError("Forbidden control character in headers")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+http_writer._serialize_headers = _serialize_headers
+
+
+def _fields(headers: Iterable[tuple[bytes, bytes]]) -> tuple[Fields, bool]:
+    """The headers as aiohttp takes them, and whether any byte needed `surrogateescape`."""
+    try:
+        return CIMultiDict((k.decode(), v.decode()) for k, v in headers), False
+    except UnicodeDecodeError:
+        escaped = (
+            (k.decode(errors="surrogateescape"), v.decode(errors="surrogateescape"))
+            for k, v in headers
+        )
+        return CIMultiDict(escaped), True
 
 
 def _translate(exc: BaseException) -> UpstreamError:
@@ -46,13 +89,22 @@ _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, OS
 
 
 class AiohttpResponse:
-    """`UpstreamResponse` over an aiohttp response (body not read yet)."""
+    """`UpstreamResponse` over an aiohttp response (body not read yet); holds a `PoolGate`
+    slot until closed."""
 
-    __slots__ = ("_response", "_upload", "headers", "status")
+    __slots__ = ("_gate", "_response", "_upload", "headers", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, upload: _Upload | None = None) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        upload: _Upload | None = None,
+        gate: PoolGate | None = None,
+    ) -> None:
         self._response = response
         self._upload = upload
+        self._gate = gate
+        if upload is not None:
+            upload.answered(response)
         self.status = response.status
         self.headers: list[tuple[bytes, bytes]] = list(response.raw_headers)
 
@@ -69,12 +121,17 @@ class AiohttpResponse:
             raise _reraise(exc, self._upload) from exc
 
     async def aclose(self) -> None:
-        """Return the connection to the pool when the body was read to the end, else close it."""
+        """Return the connection to the pool when both bodies went through to the end, else
+        close it (a connection with half a request on it can never be reused)."""
         response = self._response
-        if response.content.at_eof():
+        upload = self._upload
+        if response.content.at_eof() and (upload is None or upload.finished):
             response.release()
         else:
             response.close()
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.release()
 
 
 class AiohttpUpstreamClient:
@@ -91,21 +148,24 @@ class AiohttpUpstreamClient:
         read: float,
         write: float,
         pool: float,
+        name: str = "",
     ) -> None:
         literal = f"[{host}]" if ":" in host else host  # IPv6 literals need brackets in a URL
         self._origin = f"{scheme}://{literal}:{port}"
-        self._max_connections = max_connections
-        # aiohttp has no write timeout: a stalled upload is bounded by the read timeout that
-        # follows it (and by the client's own connection). `connect` covers the pool wait too.
+        # The gate is the pool's only limit and owns the pool wait: the connector never makes
+        # a request wait, so its `connect` timeout is the connect alone and counts as the
+        # downstream's failure, while a full pool is `UpstreamBusy`. A client that stalls its
+        # upload is bounded by the forwarder (the service's `write` timeout between chunks).
+        self.gate = PoolGate(max_connections, pool, name)
         self.write_timeout = write
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=pool + connect, sock_connect=connect, sock_read=read
+            total=None, connect=connect, sock_connect=connect, sock_read=read
         )
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
     @classmethod
-    def for_service(cls, config: ServiceConfig) -> AiohttpUpstreamClient:
+    def for_service(cls, config: ServiceConfig, name: str = "") -> AiohttpUpstreamClient:
         """A session sized and timed as the registry says for this service."""
         url = config.base_url
         host = (url.host or "").strip("[]")
@@ -119,11 +179,12 @@ class AiohttpUpstreamClient:
             read=t.read,
             write=t.write,
             pool=t.pool,
+            name=name,
         )
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
+            limit=0,  # `self.gate` limits
             limit_per_host=0,
             keepalive_timeout=KEEPALIVE_EXPIRY,
             ttl_dns_cache=60,
@@ -148,13 +209,15 @@ class AiohttpUpstreamClient:
             raise UpstreamConnectError("ClientClosed")
         session = self._session or self._open()
         url = URL(self._origin + target.decode("latin-1"), encoded=True)
-        fields: CIMultiDict[str] = CIMultiDict(
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
-        )
+        fields, escaped = _fields(headers)
         upload = None if body is None or isinstance(body, bytes) else _Upload(body)
         data = body if upload is None else upload.chunks()
         if upload is not None and "Content-Length" not in fields:
             fields.popall("Transfer-Encoding", None)  # aiohttp chunks a streamed body itself
+        gate = self.gate
+        if not gate.try_acquire():
+            await gate.wait()
+        token = _ESCAPED.set(True) if escaped else None
         try:
             response = await session.request(
                 method.decode("ascii"),
@@ -164,9 +227,15 @@ class AiohttpUpstreamClient:
                 allow_redirects=False,
                 compress=None,
             )
-        except _TRANSPORT_ERRORS as exc:
-            raise _reraise(exc, upload) from exc
-        return AiohttpResponse(response, upload)
+        except BaseException as exc:
+            gate.release()
+            if isinstance(exc, _TRANSPORT_ERRORS):
+                raise _reraise(exc, upload) from exc
+            raise
+        finally:
+            if token is not None:
+                _ESCAPED.reset(token)
+        return AiohttpResponse(response, upload, gate)
 
     async def aclose(self) -> None:
         """Close the session and every pooled connection."""
@@ -179,13 +248,23 @@ class AiohttpUpstreamClient:
 class _Upload:
     """The request body as aiohttp reads it, remembering why it stopped early: aiohttp reports
     a failing body as a connection error, but the forwarder must see its own exception (413
-    over the limit, the client gone) exactly as the body raised it."""
+    over the limit, 408 for a stalled client, the client gone) exactly as the body raised it.
+    When the downstream has already answered, aiohttp would keep waiting for the rest of the
+    answer: the body's exception is put on the answer's stream instead, so it ends at once."""
 
-    __slots__ = ("body", "error")
+    __slots__ = ("_response", "body", "error", "finished")
 
     def __init__(self, body: AsyncIterable[bytes]) -> None:
         self.body = body
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
+        self.finished = False
+        self._response: aiohttp.ClientResponse | None = None
+
+    def answered(self, response: aiohttp.ClientResponse) -> None:
+        """The downstream answered while (or after) the body was sent."""
+        self._response = response
+        if self.error is not None:
+            response.content.set_exception(self.error)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
@@ -193,7 +272,10 @@ class _Upload:
                 yield chunk
         except Exception as exc:
             self.error = exc
+            if self._response is not None:
+                self._response.content.set_exception(exc)
             raise
+        self.finished = True
 
 
 def _reraise(exc: BaseException, upload: _Upload | None) -> UpstreamError | BaseException:

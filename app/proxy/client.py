@@ -10,11 +10,14 @@ path and query. Swapping in aiohttp means another `UpstreamClient`, nothing else
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol
 
 import httpcore
 
+from app.core.errors import UpstreamBusy
 from app.registry.schema import ServiceConfig
 
 # Idle keep-alive connections are dropped before common servers drop them (uvicorn: 5 s), so a
@@ -22,6 +25,7 @@ from app.registry.schema import ServiceConfig
 KEEPALIVE_EXPIRY = 4.0
 
 Body = bytes | AsyncIterable[bytes] | None
+BUSY_RETRY_AFTER = 1  # seconds: a connection of a busy pool is usually free again by then
 
 
 class UpstreamError(Exception):
@@ -69,6 +73,71 @@ class UpstreamClient(Protocol):
         ...
 
 
+class PoolGate:
+    """At most `size` requests of one service hold a connection; the others wait up to
+    `timeout` seconds for one, then get `UpstreamBusy` (503). Owning the wait here, instead of
+    inside the pool, tells a full pool (busy, not the downstream's failure) from a slow
+    connect (a timeout that counts against the circuit breaker). First come, first served.
+    """
+
+    __slots__ = ("_free", "_waiters", "service", "size", "timeout")
+
+    def __init__(self, size: int, timeout: float, service: str = "") -> None:
+        self.size = size
+        self._free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.timeout = timeout
+        self.service = service
+
+    def try_acquire(self) -> bool:
+        """Take a free slot without waiting (the common case: no coroutine, no timer)."""
+        if self._free > 0:
+            self._free -= 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Wait for a released slot; `UpstreamBusy` after `timeout` seconds."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as we gave up: pass it on
+            elif waiter in self._waiters:  # `release` may already have skipped it
+                self._waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise self._busy() from None
+            raise
+
+    def release(self) -> None:
+        """Give the slot to the longest waiter, or back to the free count."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    @property
+    def in_use(self) -> int:
+        """Slots currently held (for tests and metrics)."""
+        return self.size - self._free
+
+    def _busy(self) -> UpstreamBusy:
+        details: dict[str, object] = {"retry_after": BUSY_RETRY_AFTER}
+        if self.service:
+            details["service"] = self.service
+        return UpstreamBusy(
+            f"Service {self.service!r} has no free connection" if self.service else None,
+            details=details,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+
+
 def _translate(exc: Exception) -> UpstreamError:
     if isinstance(exc, httpcore.TimeoutException):
         return UpstreamTimeoutError(type(exc).__name__)
@@ -86,12 +155,13 @@ _TRANSPORT_ERRORS = (
 
 
 class HttpcoreResponse:
-    """`UpstreamResponse` over an httpcore response."""
+    """`UpstreamResponse` over an httpcore response; holds a `PoolGate` slot until closed."""
 
-    __slots__ = ("_response", "headers", "status")
+    __slots__ = ("_gate", "_response", "headers", "status")
 
-    def __init__(self, response: httpcore.Response) -> None:
+    def __init__(self, response: httpcore.Response, gate: PoolGate) -> None:
         self._response = response
+        self._gate: PoolGate | None = gate
         self.status = response.status
         self.headers = response.headers
 
@@ -106,8 +176,13 @@ class HttpcoreResponse:
             raise _translate(exc) from exc
 
     async def aclose(self) -> None:
-        """Close the httpcore response."""
-        await self._response.aclose()
+        """Close the httpcore response and give its pool slot back."""
+        try:
+            await self._response.aclose()
+        finally:
+            gate, self._gate = self._gate, None
+            if gate is not None:
+                gate.release()
 
 
 class HttpcoreUpstreamClient:
@@ -124,6 +199,7 @@ class HttpcoreUpstreamClient:
         read: float,
         write: float,
         pool: float,
+        name: str = "",
     ) -> None:
         self._scheme = scheme.encode("ascii")
         self._host = host.encode("ascii")  # pydantic already gives IDNs in punycode
@@ -138,9 +214,10 @@ class HttpcoreUpstreamClient:
             http2=False,
             retries=0,  # the forwarder decides what may be retried
         )
+        self.gate = PoolGate(max_connections, pool, name)
 
     @classmethod
-    def for_service(cls, config: ServiceConfig) -> HttpcoreUpstreamClient:
+    def for_service(cls, config: ServiceConfig, name: str = "") -> HttpcoreUpstreamClient:
         """A pool sized and timed as the registry says for this service."""
         url = config.base_url
         host = (url.host or "").strip("[]")  # IPv6 literals connect without brackets
@@ -154,12 +231,14 @@ class HttpcoreUpstreamClient:
             read=t.read,
             write=t.write,
             pool=t.pool,
+            name=name,
         )
 
     async def send(
         self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: Body
     ) -> HttpcoreResponse:
-        """Send through the pool; translate transport errors."""
+        """Send through the pool (`UpstreamBusy` when it stays full); translate transport
+        errors. An exception raised by `body` itself propagates unchanged."""
         request = httpcore.Request(
             method,
             httpcore.URL(scheme=self._scheme, host=self._host, port=self._port, target=target),
@@ -167,11 +246,17 @@ class HttpcoreUpstreamClient:
             content=body,
             extensions=self._extensions,
         )
+        gate = self.gate
+        if not gate.try_acquire():
+            await gate.wait()
         try:
             response = await self._pool.handle_async_request(request)
-        except _TRANSPORT_ERRORS as exc:
-            raise _translate(exc) from exc
-        return HttpcoreResponse(response)
+        except BaseException as exc:
+            gate.release()
+            if isinstance(exc, _TRANSPORT_ERRORS):
+                raise _translate(exc) from exc
+            raise
+        return HttpcoreResponse(response, gate)
 
     async def aclose(self) -> None:
         """Close the pool."""

@@ -8,6 +8,12 @@ downstream), at most `MAX_RETRIES`. A downstream 401 refreshes the service crede
 resends once, but only when the request body can be replayed: no body, or a body of at most
 `REPLAY_BUFFER_BYTES` with a declared length, which is read before sending for that reason.
 Larger or chunked bodies stream straight through and their 401 is returned as is.
+
+A client's body may pause at most the service's `write` timeout between two chunks; then the
+client gets 408 (or its connection is closed, when the answer has already started) and the
+downstream request is aborted. Neither that nor a full pool (`UpstreamBusy`, raised by the
+client's `PoolGate`) counts against the circuit breaker: only the downstream's own failures
+do. A user has at most `proxy_max_uploads_per_user` streamed bodies in flight (429 beyond).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from app.core import envelope
 from app.core.errors import (
     Forbidden,
     PayloadTooLarge,
+    RequestTimeout,
     StudioError,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -76,14 +83,19 @@ async def authenticate(request: Request) -> Principal:
 
 
 class RequestBody:
-    """The client's body as an async iterable: counted and capped while it streams."""
+    """The client's body as an async iterable: counted, capped and timed while it streams."""
 
-    __slots__ = ("_on_end", "_receive", "limit", "received", "started")
+    __slots__ = ("_idle", "_on_end", "_receive", "limit", "received", "started")
 
     def __init__(
-        self, receive: Receive, limit: int, on_end: Callable[[], None] | None = None
+        self,
+        receive: Receive,
+        limit: int,
+        idle: float,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         self._receive = receive
+        self._idle = idle
         self._on_end = on_end
         self.limit = limit
         self.received = 0
@@ -95,8 +107,15 @@ class RequestBody:
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         receive = self._receive
+        idle = self._idle
         while True:
-            message = await receive()
+            # Only the wait for the client is timed, never the time the downstream takes to
+            # accept a chunk: a slow downstream is not the client's stall.
+            try:
+                async with asyncio.timeout(idle):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(details={"write_timeout": idle}) from None
             if message["type"] != "http.request":
                 raise ClientGone()
             chunk: bytes = message.get("body", b"")
@@ -182,22 +201,27 @@ async def forward(
     watch = ClientWatch(receive)
     payload: Body = None
     headers = client.forward
+    idle = service.write_timeout
     if client.chunked:
-        payload = RequestBody(receive, limit, watch.start)
+        payload = RequestBody(receive, limit, idle, watch.start)
         headers.append((b"transfer-encoding", b"chunked"))
     elif length:
         if length <= REPLAY_BUFFER_BYTES:
-            payload = await RequestBody(receive, limit).read()
+            payload = await RequestBody(receive, limit, idle).read()
             length = len(payload)
         else:
-            payload = RequestBody(receive, limit, watch.start)
+            payload = RequestBody(receive, limit, idle, watch.start)
         headers.append((b"content-length", str(length).encode()))
     elif length == 0:
         headers.append((b"content-length", b"0"))
     headers.extend(studio_headers(scope, service.host_header, principal, client.host))
     target = build_target(service.base_path, tail, scope["query_string"])
 
-    if not isinstance(payload, RequestBody):
+    uploader: str | None = None
+    if isinstance(payload, RequestBody):
+        proxy.uploads.acquire(principal.user_id)  # RateLimited: nothing was sent yet
+        uploader = principal.user_id
+    else:
         watch.start()
     try:
         await _forward(proxy, service, rule, scope, send, method, target, headers, payload, watch)
@@ -210,6 +234,8 @@ async def forward(
         log.info("client left before the answer was complete", service=service.name)
     finally:
         watch.stop()
+        if uploader is not None:
+            proxy.uploads.release(uploader)
 
 
 async def _forward(
@@ -422,11 +448,15 @@ async def _stream(
         async for chunk in chunks:
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    # No final message in either case: the server drops the connection, so the client sees a
+    # truncated response instead of one that looks complete.
     except UpstreamError as exc:
         service.breaker.failure(False)
-        # No final message: the server drops the connection, so the client sees a truncated
-        # response instead of one that looks complete.
         log.warning("downstream broke mid-response", service=service.name, error=type(exc).__name__)
+        return
+    except (StudioError, ClientGone) as exc:
+        # The client's body failed (stalled, too large, gone) after the answer had started.
+        log.info("client body ended the answer", service=service.name, error=type(exc).__name__)
         return
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     watch.stop()

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from app.core.errors import CredentialsUnavailable
+from app.core.errors import CredentialsUnavailable, RateLimited
 from app.core.logging import get_logger
 from app.credentials.base import BasicCredentials, CredentialProvider
 from app.proxy.aiohttp_client import AiohttpUpstreamClient
@@ -30,14 +30,14 @@ JSON_ENVELOPE_CAP = 8 * 1024 * 1024
 ClientFactory = Callable[[str, ServiceConfig], UpstreamClient]
 
 
-def aiohttp_client(_: str, config: ServiceConfig) -> UpstreamClient:
+def aiohttp_client(name: str, config: ServiceConfig) -> UpstreamClient:
     """aiohttp: the default, chosen by measurement (BENCHMARKS.md)."""
-    return AiohttpUpstreamClient.for_service(config)
+    return AiohttpUpstreamClient.for_service(config, name)
 
 
-def httpcore_client(_: str, config: ServiceConfig) -> UpstreamClient:
+def httpcore_client(name: str, config: ServiceConfig) -> UpstreamClient:
     """The httpx stack's pool (httpcore), the previous default, kept available."""
-    return HttpcoreUpstreamClient.for_service(config)
+    return HttpcoreUpstreamClient.for_service(config, name)
 
 
 CLIENTS: dict[str, ClientFactory] = {"aiohttp": aiohttp_client, "httpcore": httpcore_client}
@@ -65,6 +65,7 @@ class ServiceRuntime:
     host_header: bytes
     location: tuple[bytes, bytes]  # (internal base URL, public prefix) for redirects
     max_body_bytes: int
+    write_timeout: float  # seconds the client may leave between two chunks of its body
     _auth: tuple[BasicCredentials, bytes] | None = None
 
     async def authorization(
@@ -88,6 +89,48 @@ class ServiceRuntime:
         return creds, cached[1]
 
 
+UPLOAD_RETRY_AFTER = 1  # seconds
+
+
+class UploadSlots:
+    """Streamed uploads in flight per user in this process, capped so that one account
+    cannot hold every pooled connection of a service with slow or stalled uploads."""
+
+    __slots__ = ("_active", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._active: dict[str, int] = {}
+
+    def acquire(self, user: str) -> None:
+        """Count one more upload of `user`, or raise `RateLimited` when at the cap."""
+        active = self._active.get(user, 0)
+        if active >= self.limit:
+            raise RateLimited(
+                "Too many uploads in progress",
+                details={"max_uploads": self.limit, "retry_after": UPLOAD_RETRY_AFTER},
+                headers={
+                    "Retry-After": str(UPLOAD_RETRY_AFTER),
+                    "RateLimit-Limit": str(self.limit),
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(UPLOAD_RETRY_AFTER),
+                },
+            )
+        self._active[user] = active + 1
+
+    def release(self, user: str) -> None:
+        """One upload of `user` ended, however it ended."""
+        active = self._active.get(user, 0) - 1
+        if active > 0:
+            self._active[user] = active
+        else:
+            self._active.pop(user, None)
+
+    def active(self, user: str) -> int:
+        """Uploads of `user` in flight."""
+        return self._active.get(user, 0)
+
+
 @dataclass(eq=False)
 class ProxyState:
     """The proxy's start-up product; lives in the lifespan state under `proxy`."""
@@ -96,6 +139,7 @@ class ProxyState:
     api_prefix: str
     json_cap: int = JSON_ENVELOPE_CAP
     quotas_enabled: bool = True
+    uploads: UploadSlots = field(default_factory=lambda: UploadSlots(2))
     closed: bool = field(default=False, init=False)
 
     def breaker_states(self) -> dict[str, BreakerState]:
@@ -152,6 +196,7 @@ def build_service(
         host_header=_host_header(config),
         location=(origin + base_path, public),
         max_body_bytes=config.max_body_bytes,
+        write_timeout=config.timeouts.write,
     )
 
 
@@ -174,6 +219,7 @@ def build_proxy_state(
         api_prefix=settings.api_prefix,
         json_cap=json_cap,
         quotas_enabled=settings.rate_limit_enabled,
+        uploads=UploadSlots(settings.proxy_max_uploads_per_user),
     )
 
 
