@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ class Account:
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None
+    grants_version: int
     roles: list[str]
     permissions: list[str]
 
@@ -37,11 +39,20 @@ class Account:
 
 
 # The account's own columns: selected, then passed to Account by name.
-_COLUMNS = ("id", "email", "password_hash", "full_name", "is_active", "created_at", "last_login_at")
+_COLUMNS = (
+    "id",
+    "email",
+    "password_hash",
+    "full_name",
+    "is_active",
+    "created_at",
+    "last_login_at",
+    "grants_version",
+)
 
 _user_table = cast(Table, User.__table__)
 _users = _user_table.c
-_ACCOUNT = (
+_GRANTED = (
     select(
         *(_users[name] for name in _COLUMNS),
         Role.name.label("role"),
@@ -52,15 +63,34 @@ _ACCOUNT = (
     .outerjoin(Role, Role.id == user_role.c.role_id)
     .outerjoin(role_permission, role_permission.c.role_id == Role.id)
     .outerjoin(Permission, Permission.id == role_permission.c.permission_id)
-    .where(_users.email == bindparam("email"))
 )
-_LOGGED_IN = update(_user_table).where(_users.id == bindparam("user_id"), _users.is_active)
+_ACCOUNT = _GRANTED.where(_users.email == bindparam("email"))
+_ACCOUNT_BY_ID = _GRANTED.where(_users.id == bindparam("user_id"))
+_LOGGED_IN = (
+    update(_user_table)
+    .where(_users.id == bindparam("user_id"), _users.is_active)
+    .returning(_users.grants_version)
+)
+_BUMP = (
+    update(_user_table)
+    .where(_users.id.in_(bindparam("user_ids", expanding=True)))
+    .values(grants_version=_users.grants_version + 1)
+    .returning(_users.id, _users.grants_version)
+)
 
 
 async def find_account(db: AsyncSession, email: str) -> Account | None:
     """The account with this (stored-form) email, its role and permission names; one round
     trip, one row per (role, permission) grant."""
-    rows = (await db.execute(_ACCOUNT, {"email": email})).all()
+    return _account((await db.execute(_ACCOUNT, {"email": email})).all())
+
+
+async def find_account_by_id(db: AsyncSession, user_id: uuid.UUID) -> Account | None:
+    """The account with this id and its grants, as they are now (refresh, a re-read at login)."""
+    return _account((await db.execute(_ACCOUNT_BY_ID, {"user_id": user_id})).all())
+
+
+def _account(rows: Sequence[Any]) -> Account | None:
     if not rows:
         return None
     first = rows[0]._mapping
@@ -71,8 +101,22 @@ async def find_account(db: AsyncSession, email: str) -> Account | None:
     )
 
 
-async def record_login(db: AsyncSession, user_id: uuid.UUID, changes: dict[str, object]) -> bool:
-    """Store `changes` (last login, an upgraded hash) in the caller's transaction; False when
-    the account is no longer active (disabled while its password was being checked)."""
+async def record_login(
+    db: AsyncSession, user_id: uuid.UUID, changes: dict[str, object]
+) -> int | None:
+    """Store `changes` (last login, an upgraded hash) in the caller's transaction; the account's
+    grants version, or None when it is no longer active (disabled while its password was being
+    checked). The row stays locked until the caller commits: a concurrent change of the user's
+    grants waits for it, so it then finds (and updates) the session this login opens."""
     result = await db.execute(_LOGGED_IN.values(changes), {"user_id": user_id})
-    return bool(getattr(result, "rowcount", 0) == 1)
+    version = result.scalar_one_or_none()
+    return None if version is None else int(version)
+
+
+async def bump_grants(db: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Raise the grants version of these users in the caller's transaction (locking their rows);
+    their new versions."""
+    if not user_ids:
+        return {}
+    rows = await db.execute(_BUMP, {"user_ids": list(user_ids)})
+    return {row.id: int(row.grants_version) for row in rows}

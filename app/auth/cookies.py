@@ -106,9 +106,11 @@ class CookiePolicy:
             session_name=prefix + SESSION_COOKIE,
             csrf_name=prefix + CSRF_COOKIE,
             secure=not settings.is_dev,
-            # The cookie dies with the refresh token's lifetime counted from login: an absolute
-            # limit for a browser session, however often Studio rotates behind it.
-            max_age=settings.jwt_refresh_token_expire_seconds,
+            # The cookie dies with its session, counted from login: an absolute limit for a
+            # browser session, however often Studio rotates behind it.
+            max_age=min(
+                settings.jwt_refresh_token_expire_seconds, settings.session_max_lifetime_seconds
+            ),
             # `*` (dev only) lets any origin read responses; it never vouches for a CSRF check.
             allowed_origins=frozenset(
                 o.rstrip("/").lower() for o in settings.cors_allow_origins if o != "*"
@@ -131,8 +133,10 @@ class CookiePolicy:
             self._cookie(self.csrf_name, csrf, self.max_age, http_only=False),
         ]
 
-    def csrf_cookie(self, csrf: str) -> str:
-        return self._cookie(self.csrf_name, csrf, self.max_age, http_only=False)
+    def csrf_cookie(self, csrf: str, max_age: int | None = None) -> str:
+        """The CSRF cookie again, for at most `max_age` seconds (what is left of its session)."""
+        age = self.max_age if max_age is None else max(0, min(max_age, self.max_age))
+        return self._cookie(self.csrf_name, csrf, age, http_only=False)
 
     def clear_cookies(self) -> list[str]:
         """`Set-Cookie` values that remove both cookies."""

@@ -12,6 +12,7 @@ from app.audit.service import AuditContext
 from app.auth import cookies, service
 from app.auth.cookies import CookiePolicy
 from app.auth.principal import Principal
+from app.auth.reconcile import Reconciler
 from app.auth.service import AuthContext
 from app.auth.session_cache import SessionCache
 from app.auth.sessions import SessionStore
@@ -30,12 +31,18 @@ def build_auth_state(settings: Settings, redis: Any, listener: Any = None) -> di
         channel = f"{settings.redis_key_prefix}session-invalidations"
         cache = SessionCache(redis, channel, settings.session_cache_seconds, listener)
     sessions = SessionStore(
-        redis, settings.redis_key_prefix, settings.jwt_refresh_token_expire_seconds, cache
+        redis,
+        settings.redis_key_prefix,
+        settings.jwt_refresh_token_expire_seconds,
+        cache,
+        settings.session_max_lifetime_seconds,
     )
+    # No session outlives its max lifetime: past that, a pending revoke has nothing left to do.
+    reconciler = Reconciler(retry_for=settings.session_max_lifetime_seconds)
     return {
         "tokens": tokens,
         "session_store": sessions,
-        "auth": AuthContext(tokens=tokens, sessions=sessions),
+        "auth": AuthContext(tokens=tokens, sessions=sessions, reconciler=reconciler),
         "cookie_policy": CookiePolicy.from_settings(settings),
         "rate_limiter": RateLimiter(redis, settings.redis_key_prefix),
     }
@@ -113,6 +120,12 @@ async def _cookie_principal(request: Request, policy: CookiePolicy) -> Principal
     request.scope["state"].update(auth_mode="cookie", csrf_token=(csrf or b"").decode())
     if aexp is None or float(aexp) <= cookies.clock():
         await _renew(request, cookie.user_id, cookie.session_id)
+        # The renewal carried the user's current grants: answer with them.
+        uid, email, roles, perms, *_ = await store.principal_fields(
+            cookie.user_id, cookie.session_id, store.COOKIE_FIELDS
+        )
+        if uid is None:
+            raise SessionRevoked()
     return _principal(request, cookie.user_id, cookie.session_id, email, roles, perms)
 
 

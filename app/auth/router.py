@@ -39,7 +39,6 @@ from app.core.envelope import Envelope, RawJSONResponse
 from app.core.errors import (
     InvalidCredentials,
     NotFound,
-    SessionRevoked,
     StudioError,
     Unauthorized,
 )
@@ -59,6 +58,7 @@ router.dependencies.append(Depends(_no_store))
 
 SIGNED_IN = error_responses(401, 503)
 CHANGES = error_responses(401, 403, 503)  # 403: CSRF_FAILED for a cookie session
+STILL_ACTIVE = error_responses(401, 403, 503)  # 403: ACCOUNT_DISABLED (checked in the database)
 
 
 def _policy(request: Request) -> CookiePolicy:
@@ -196,7 +196,7 @@ async def token(
     return RawJSONResponse(body.model_dump(), headers=NO_STORE)
 
 
-@router.post("/refresh", response_model=Envelope[TokenPair], responses=SIGNED_IN)
+@router.post("/refresh", response_model=Envelope[TokenPair], responses=STILL_ACTIVE)
 async def refresh(request: Request, db: DbSession) -> dict[str, Any]:
     """Rotate: a new pair; the presented refresh token never works again."""
     pair = await service.refresh(
@@ -224,12 +224,10 @@ async def logout(request: Request, response: Response, db: DbSession) -> dict[st
     return envelope.ok(None, "Logged out")
 
 
-@router.get("/me", response_model=Envelope[UserRead], responses=SIGNED_IN)
-async def me(principal: CurrentPrincipal, db: DbSession) -> dict[str, Any]:
-    """The caller's account, roles and permissions."""
-    user = await service.get_user(db, principal.user_id)
-    if user is None:
-        raise SessionRevoked()
+@router.get("/me", response_model=Envelope[UserRead], responses=STILL_ACTIVE)
+async def me(principal: CurrentPrincipal, request: Request, db: DbSession) -> dict[str, Any]:
+    """The caller's account, roles and permissions (ACCOUNT_DISABLED once it is disabled)."""
+    user = await service.active_user(db, request.state.auth, principal)
     read = service.user_read(user)
     # Permissions as the session holds them: what this token can actually do right now.
     read.roles, read.permissions = sorted(principal.roles), sorted(principal.permissions)

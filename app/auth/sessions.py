@@ -14,46 +14,79 @@ from redis.exceptions import RedisError
 from app.auth.session_cache import SessionCache
 from app.core.errors import DependencyUnavailable
 
-# KEYS: session hash, user's session set. ARGV: presented jti, new jti, ttl ms, now, session id.
-# One step: a missing session is revoked (0); a jti that is not the current one is reuse of a
-# rotated token (-1), which kills the session; otherwise the new jti replaces it (1).
+# Every script that extends a session first checks its absolute end: `created` (the login) plus
+# the max lifetime (ARGV). Past it the session is deleted (-3, SESSION_EXPIRED); before it the
+# key's TTL never reaches beyond it. A permission snapshot (roles, perms, gv) is written only
+# when its grants version is not older than the stored one: a slow writer never undoes a newer
+# change. A session stored before versions existed has none (-1).
+
+# KEYS: session hash, user's session set. ARGV: presented jti, new jti, ttl ms, now, session id,
+# max lifetime s, roles, perms, grants version. One step: a missing session is revoked (0); a jti
+# that is not the current one is reuse of a rotated token (-1), which kills the session;
+# otherwise the new jti replaces it (1, with the session's end).
 # A cookie-mode session's refresh token never leaves Studio, so one presented as Bearer can only
 # come from a leak of the session store: refused (-2) without touching the session.
 ROTATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HGET', KEYS[1], 'mode') == 'cookie' then return -2 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
+if redis.call('HGET', KEYS[1], 'mode') == 'cookie' then return {-2, ''} end
+local now = tonumber(ARGV[4])
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'created') or '0') + tonumber(ARGV[6])
+if now >= deadline then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[5])
+  return {-3, ''}
+end
 local current = redis.call('HGET', KEYS[1], 'rjti')
 if current ~= ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[5])
-  return -1
+  return {-1, ''}
 end
 redis.call('HSET', KEYS[1], 'rjti', ARGV[2], 'seen', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if tonumber(ARGV[9]) >= tonumber(redis.call('HGET', KEYS[1], 'gv') or '-1') then
+  redis.call('HSET', KEYS[1], 'roles', ARGV[7], 'perms', ARGV[8], 'gv', ARGV[9])
+end
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[3]), math.floor((deadline - now) * 1000)))
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1
+return {1, tostring(deadline)}
 """
 
 # Cookie mode: Studio rotates the refresh token it keeps in the session itself. KEYS: session
 # hash, user's session set. ARGV: jti of the stored token, new jti, new token, new access expiry,
-# ttl ms, now. 0: session gone; 2: a concurrent request rotated first (the stored token never
-# left Studio, so that is a race, not reuse, and the session stays); 1: rotated.
+# ttl ms, now, max lifetime s, roles, perms, grants version, session id. 0: session gone; -3:
+# past its end (deleted); 2: a concurrent request rotated first (the stored token never left
+# Studio, so that is a race, not reuse, and the session stays); 1: rotated.
 ROTATE_COOKIE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local now = tonumber(ARGV[6])
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'created') or '0') + tonumber(ARGV[7])
+if now >= deadline then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[11])
+  return -3
+end
 if redis.call('HGET', KEYS[1], 'rjti') ~= ARGV[1] then return 2 end
-redis.call('HSET', KEYS[1], 'rjti', ARGV[2], 'rtok', ARGV[3], 'aexp', ARGV[4], 'seen', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local aexp = math.min(tonumber(ARGV[4]), deadline)
+redis.call('HSET', KEYS[1], 'rjti', ARGV[2], 'rtok', ARGV[3], 'aexp', string.format('%.3f', aexp),
+  'seen', ARGV[6])
+if tonumber(ARGV[10]) >= tonumber(redis.call('HGET', KEYS[1], 'gv') or '-1') then
+  redis.call('HSET', KEYS[1], 'roles', ARGV[8], 'perms', ARGV[9], 'gv', ARGV[10])
+end
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[5]), math.floor((deadline - now) * 1000)))
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 """
 
-# KEYS: session hash. ARGV: roles, perms. Only touches a session that still exists.
+# KEYS: session hash. ARGV: roles, perms, grants version ('' : unversioned, always written).
+# Only touches a session that still exists.
 UPDATE_GRANTS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[3] == '' then
   redis.call('HSET', KEYS[1], 'roles', ARGV[1], 'perms', ARGV[2])
-  return 1
+elseif tonumber(ARGV[3]) >= tonumber(redis.call('HGET', KEYS[1], 'gv') or '-1') then
+  redis.call('HSET', KEYS[1], 'roles', ARGV[1], 'perms', ARGV[2], 'gv', ARGV[3])
 end
-return 0
+return 1
 """
 
 # KEYS: session hash. ARGV: now. Never recreates a session revoked a moment ago.
@@ -63,6 +96,21 @@ return 0
 """
 
 SEEN_EVERY = 60.0  # seconds between last-seen writes: not a write per request
+
+# The clock sessions are created, extended and ended by (tests move it forward).
+clock = time.time
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """A permission snapshot and the user's grants version it was read at."""
+
+    roles: list[str]
+    permissions: list[str]
+    version: int
+
+    def args(self) -> list[str | bytes]:
+        return [",".join(self.roles), orjson.dumps(sorted(self.permissions)), str(self.version)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +154,15 @@ class SessionStore:
     COOKIE_FIELDS = (*FIELDS, "mode", "csec", "csrf", "aexp")
 
     def __init__(
-        self, redis: Any, prefix: str, ttl_seconds: int, cache: SessionCache | None = None
+        self,
+        redis: Any,
+        prefix: str,
+        ttl_seconds: int,
+        cache: SessionCache | None = None,
+        max_lifetime_seconds: int = 43_200,
     ) -> None:
         self._redis = redis
+        self.max_lifetime = max_lifetime_seconds
         self._prefix = prefix
         self.cache = cache
         if cache is not None:
@@ -126,28 +180,34 @@ class SessionStore:
     def index_key(self, user_id: str) -> str:
         return f"{self._prefix}{{u:{user_id}}}:sessions"
 
+    def ends_at(self, started_at: float) -> float:
+        """When a session that started (logged in) at `started_at` ends, however refreshed."""
+        return started_at + self.max_lifetime
+
     async def create(
         self,
         *,
         user_id: str,
         email: str,
-        roles: list[str],
-        permissions: list[str],
+        grants: Grants,
         refresh_jti: str,
         client_ip: str | None,
         user_agent: str | None,
+        started_at: float,
         session_id: str | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> str:
         """Store a new session (with `extra` fields, e.g. cookie mode's); returns its id."""
         sid = session_id or secrets.token_hex(16)
-        now = f"{time.time():.3f}"
+        now = f"{started_at:.3f}"
         key = self.session_key(user_id, sid)
+        ttl_ms = min(self._ttl_ms, int(self.max_lifetime * 1000))
         mapping = {
             "uid": user_id,
             "email": email,
-            "roles": ",".join(roles),
-            "perms": orjson.dumps(sorted(permissions)),
+            "roles": ",".join(grants.roles),
+            "perms": orjson.dumps(sorted(grants.permissions)),
+            "gv": str(grants.version),
             "rjti": refresh_jti,
             "ip": client_ip or "",
             "ua": (user_agent or "")[:512],
@@ -158,7 +218,7 @@ class SessionStore:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(key, mapping=mapping)
-                pipe.pexpire(key, self._ttl_ms)
+                pipe.pexpire(key, ttl_ms)
                 pipe.sadd(self.index_key(user_id), sid)
                 pipe.pexpire(self.index_key(user_id), self._ttl_ms)
                 await pipe.execute()
@@ -208,26 +268,43 @@ class SessionStore:
         if self.cache is not None:
             await self.cache.publish(self.session_key(user_id, sid))
 
-    async def rotate(self, user_id: str, sid: str, presented_jti: str, new_jti: str) -> int:
-        """1 rotated, 0 session gone, -1 reuse detected (session revoked)."""
+    async def rotate(
+        self, user_id: str, sid: str, presented_jti: str, new_jti: str, grants: Grants
+    ) -> tuple[int, float]:
+        """(outcome, the session's end): 1 rotated (the snapshot is now `grants` unless a newer
+        one is stored), 0 session gone, -1 reuse detected (session revoked), -2 a cookie
+        session's token, -3 past its max lifetime (session deleted)."""
         try:
-            result = await self._rotate(
+            result, deadline = await self._rotate(
                 keys=[self.session_key(user_id, sid), self.index_key(user_id)],
-                args=[presented_jti, new_jti, self._ttl_ms, f"{time.time():.3f}", sid],
+                args=[
+                    presented_jti,
+                    new_jti,
+                    self._ttl_ms,
+                    f"{clock():.3f}",
+                    sid,
+                    self.max_lifetime,
+                    *grants.args(),
+                ],
             )
-            if result == -1:  # reuse detected: the session is gone
+            if result in (-1, -3, 1):  # gone, or a new snapshot: every instance re-reads
                 await self._changed(user_id, sid)
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
-        return int(result)
+        return int(result), float(deadline or 0)
 
-    async def stored_refresh_token(self, user_id: str, sid: str) -> str | None:
-        """The refresh token a cookie-mode session keeps server-side, or None."""
+    async def cookie_refresh_state(self, user_id: str, sid: str) -> tuple[str | None, float]:
+        """The refresh token a cookie-mode session keeps server-side (None when the session is
+        gone) and the session's end."""
         try:
-            value = await self._redis.hget(self.session_key(user_id, sid), "rtok")
+            token, created = await self._redis.hmget(
+                self.session_key(user_id, sid), ("rtok", "created")
+            )
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
-        return value.decode() if value else None
+        if not token:
+            return None, 0.0
+        return token.decode(), self.ends_at(float(created or 0))
 
     async def rotate_cookie(
         self,
@@ -237,8 +314,10 @@ class SessionStore:
         new_jti: str,
         new_token: str,
         access_expires_at: float,
+        grants: Grants,
     ) -> int:
-        """1 rotated, 2 a concurrent request rotated first, 0 session gone."""
+        """1 rotated, 2 a concurrent request rotated first, 0 session gone, -3 past its max
+        lifetime (session deleted)."""
         try:
             result = await self._rotate_cookie(
                 keys=[self.session_key(user_id, sid), self.index_key(user_id)],
@@ -248,10 +327,13 @@ class SessionStore:
                     new_token,
                     f"{access_expires_at:.3f}",
                     self._ttl_ms,
-                    f"{time.time():.3f}",
+                    f"{clock():.3f}",
+                    self.max_lifetime,
+                    *grants.args(),
+                    sid,
                 ],
             )
-            if result == 1:  # a new access expiry
+            if result in (1, -3):  # a new access expiry and snapshot, or gone
                 await self._changed(user_id, sid)
         except RedisError as exc:
             raise DependencyUnavailable("Session store is unavailable") from exc
@@ -301,9 +383,16 @@ class SessionStore:
                 count += 1
         return count
 
-    async def update_grants(self, user_id: str, roles: list[str], permissions: list[str]) -> None:
-        """Give every live session of the user its new permission snapshot at once."""
-        args = [",".join(roles), orjson.dumps(sorted(permissions))]
+    async def update_grants(
+        self, user_id: str, roles: list[str], permissions: list[str], version: int | None = None
+    ) -> None:
+        """Give every live session of the user its new permission snapshot at once (with the
+        grants `version` it was read at: a session holding a newer one keeps it)."""
+        args = [
+            ",".join(roles),
+            orjson.dumps(sorted(permissions)),
+            "" if version is None else str(version),
+        ]
         try:
             for sid in await self.session_ids(user_id):
                 await self._update(keys=[self.session_key(user_id, sid)], args=args)

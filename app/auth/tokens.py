@@ -68,10 +68,20 @@ class TokenService:
         return self._ttl[typ]
 
     def issue(
-        self, typ: TokenType, *, user_id: str, session_id: str, jti: str | None = None
+        self,
+        typ: TokenType,
+        *,
+        user_id: str,
+        session_id: str,
+        jti: str | None = None,
+        not_after: float | None = None,
     ) -> IssuedToken:
-        """Sign a token of `typ` for the user's session."""
+        """Sign a token of `typ` for the user's session, expiring by `not_after` (the session's
+        end) at the latest."""
         now = int(time.time())
+        exp = now + self._ttl[typ]
+        if not_after is not None:
+            exp = max(now, min(exp, int(not_after)))
         jti = jti or secrets.token_hex(16)
         claims: dict[str, Any] = {
             "iss": self._issuer,
@@ -82,10 +92,10 @@ class TokenService:
             "typ": typ,
             "iat": now,
             "nbf": now,
-            "exp": now + self._ttl[typ],
+            "exp": exp,
         }
         token = jwt.encode(claims, self._secret, algorithm=self._algorithm)
-        return IssuedToken(token=token, jti=jti, expires_in=self._ttl[typ])
+        return IssuedToken(token=token, jti=jti, expires_in=exp - now)
 
     def verify(self, token: str, typ: TokenType) -> Claims:
         """Decode and check everything; TOKEN_EXPIRED or TOKEN_INVALID otherwise.
@@ -108,6 +118,22 @@ class TokenService:
         if len(cache) > self._cache_size:
             cache.popitem(last=False)
         return claims
+
+    def cut_short(self, token: str, typ: TokenType) -> bool:
+        """For a token that verified but for its expiry: True when its lifetime was cut short
+        of the usual one, i.e. it expired with its session's max lifetime."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={**self._options, "verify_exp": False},
+            )
+            return int(claims["exp"]) - int(claims["iat"]) < self._ttl[typ]
+        except (JOSEError, ValueError, TypeError, KeyError):
+            return False
 
     def _verify(self, token: str, typ: TokenType) -> Claims:
         if not token or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:

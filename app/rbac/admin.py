@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.audit.service import Action, AuditContext
+from app.auth import accounts
 from app.auth.models import User
 from app.auth.principal import Principal
 from app.auth.service import AuthContext, get_user
+from app.auth.sessions import Grants
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.rbac import service as rbac
 from app.rbac.models import Role, user_role
@@ -117,6 +119,9 @@ async def update_user(
         user.is_active = change.is_active
     new_roles = sorted(r.name for r in user.roles)
     after: dict[str, Any] = {"roles": new_roles, "is_active": user.is_active}
+    # In the same transaction: a login of this user in flight either sees the new version or
+    # holds the row until its session exists, which the update below then reaches.
+    version = (await accounts.bump_grants(db, [user.id]))[user.id]
     await audit.record(
         db,
         ctx.by(admin.user_id, admin.email),
@@ -125,10 +130,12 @@ async def update_user(
         details={"before": before, "after": after},
     )
     await db.commit()
+    # Committed: what follows in Redis is retried, never reported as a failure of the change.
     if not user.is_active:
-        await auth.sessions.revoke_all(str(user.id))
+        await auth.end_sessions(str(user.id))
     elif before["roles"] != new_roles:
-        await auth.sessions.update_grants(str(user.id), new_roles, rbac.permissions_of(user.roles))
+        grants = Grants(new_roles, rbac.permissions_of(user.roles), version)
+        await auth.push_grants(str(user.id), grants)
     return user
 
 
@@ -189,14 +196,19 @@ async def update_role(
         target=name,
         details={"before": before, "after": sorted(set(body.permissions))},
     )
+    holders = [
+        uuid.UUID(str(h))
+        for h in (
+            await db.execute(select(user_role.c.user_id).where(user_role.c.role_id == role.id))
+        ).scalars()
+    ]
+    versions = await accounts.bump_grants(db, holders)
     await db.commit()
-    holders = (
-        await db.execute(select(user_role.c.user_id).where(user_role.c.role_id == role.id))
-    ).scalars()
-    for holder in list(holders):
-        user = await db.get(User, uuid.UUID(str(holder)), populate_existing=True)
+    for holder, version in versions.items():
+        user = await db.get(User, holder, populate_existing=True)
         if user is not None and user.is_active:
-            await auth.sessions.update_grants(
-                str(user.id), sorted(r.name for r in user.roles), rbac.permissions_of(user.roles)
+            grants = Grants(
+                sorted(r.name for r in user.roles), rbac.permissions_of(user.roles), version
             )
+            await auth.push_grants(str(user.id), grants)
     return role

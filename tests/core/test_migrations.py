@@ -49,7 +49,7 @@ async def upgrade_twice_and_check(url: str) -> None:
     try:
         await migrations.upgrade(engine)
         await migrations.upgrade(engine)  # idempotent: nothing left to do
-        assert await migrations.current_revision(engine) == "0002"
+        assert await migrations.current_revision(engine) == "0003"
         async with engine.connect() as conn:
             roles = set((await conn.execute(text("SELECT name FROM role"))).scalars())
         assert roles == {"admin", "analyst", "viewer"}
@@ -89,6 +89,6 @@ async def test_downgrade_to_base_and_back(empty_pg: str) -> None:
         await migrations.downgrade(engine, "base")
         assert await migrations.current_revision(engine) is None
         await migrations.upgrade(engine)
-        assert await migrations.current_revision(engine) == "0002"
+        assert await migrations.current_revision(engine) == "0003"
     finally:
         await engine.dispose()
