@@ -93,6 +93,9 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         openapi_url=OPENAPI_PATH if docs else None,
         swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
         openapi_tags=openapi.TAGS,
+        # A slash redirect would point at a URL built from the client's Host: unknown paths,
+        # with or without a trailing slash, are 404 envelopes instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.registry = registry = load_registry(settings)  # a bad file stops start-up here
@@ -115,7 +118,11 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         app.add_middleware(cors_middleware, settings=settings)
     app.add_middleware(MetricsMiddleware)
     tracing.instrument_app(app, tracer_provider)  # inside the request context: ids in spans
-    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=settings.trusted_networks,
+        public_origin=settings.public_origin,
+    )
     # Outermost: the request context's own last-resort 500 carries these headers too.
     app.add_middleware(
         SecurityHeadersMiddleware,

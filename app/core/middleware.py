@@ -14,7 +14,13 @@ from app.core import envelope
 from app.core import request_id as request_ids
 from app.core.config import IPNetwork
 from app.core.logging import get_logger
-from app.core.network import client_ip, peer_is_trusted
+from app.core.network import (
+    PUBLIC_ORIGIN,
+    client_ip,
+    configured_origin,
+    forwarded_origin,
+    peer_is_trusted,
+)
 from app.core.request_id import accept_or_new
 
 log = get_logger("studio.access")
@@ -29,11 +35,21 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Outermost layer: X-Request-ID in and out, one access line, 500 envelope on a crash."""
+    """Outermost layer: X-Request-ID in and out, one access line, 500 envelope on a crash.
 
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
+    It also settles who the client is and how it reached Studio (`client_ip`, the public
+    origin): PUBLIC_BASE_URL when set, else what a trusted proxy stated, else unknown.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        trusted_proxies: Sequence[IPNetwork] = (),
+        public_origin: tuple[str, str] | None = None,
+    ) -> None:
         self.app = app
         self.trusted = tuple(trusted_proxies)
+        self.public_origin = configured_origin(public_origin)
         # Built after logging is configured; a disabled access line then costs nothing at all.
         self.access_log: bool = log.is_enabled_for(logging.INFO)
 
@@ -46,7 +62,11 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_ip"] = client_ip(scope, self.trusted)
-        state["forwarded_by_proxy"] = peer_is_trusted(scope, self.trusted)
+        by_proxy = state["forwarded_by_proxy"] = peer_is_trusted(scope, self.trusted)
+        origin = self.public_origin
+        if origin is None and by_proxy:
+            origin = forwarded_origin(scope)
+        state[PUBLIC_ORIGIN] = origin
         token = request_ids.CURRENT.set(request_id)
         started = time.perf_counter()
         status = 500

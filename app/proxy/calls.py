@@ -13,6 +13,7 @@ from app.auth.principal import Principal
 from app.core.errors import StudioError, UpstreamTimeout, UpstreamUnavailable
 from app.proxy.client import UpstreamError, UpstreamTimeoutError
 from app.proxy.forwarder import FAILURE_STATUSES
+from app.proxy.headers import identity_headers
 from app.proxy.state import ServiceRuntime
 
 MAX_BODY = 1024 * 1024  # a dashboard source or health answer is small; more is refused
@@ -73,11 +74,7 @@ async def _get(
     if auth is not None:
         headers.append((b"authorization", auth))
     if principal is not None:
-        headers += [
-            (b"x-user-id", principal.user_id.encode()),
-            (b"x-user-email", principal.email.encode()),
-            (b"x-user-roles", ",".join(principal.roles).encode()),
-        ]
+        headers += identity_headers(principal)
     response = await service.client.send(b"GET", service.base_path + path.encode(), headers, None)
     try:
         chunks: list[bytes] = []

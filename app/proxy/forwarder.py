@@ -214,7 +214,7 @@ async def forward(
         headers.append((b"content-length", str(length).encode()))
     elif length == 0:
         headers.append((b"content-length", b"0"))
-    headers.extend(studio_headers(scope, service.host_header, principal, client.host))
+    headers.extend(studio_headers(scope, service.host_header, principal))
     target = build_target(service.base_path, tail, scope["query_string"])
 
     uploader: str | None = None

@@ -21,6 +21,7 @@ from starlette.types import Scope
 
 from app.auth.principal import Principal
 from app.core.errors import BadRequest
+from app.core.network import PUBLIC_ORIGIN, PublicOrigin
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -197,9 +198,16 @@ def is_json(media: bytes) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
-def studio_headers(
-    scope: Scope, host_header: bytes, principal: Principal, host: bytes | None
-) -> RawHeaders:
+def identity_headers(principal: Principal) -> RawHeaders:
+    """Who calls, as every downstream call of Studio states it."""
+    return [
+        (b"x-user-id", principal.user_id.encode()),
+        (b"x-user-email", principal.email.encode()),
+        (b"x-user-roles", ",".join(principal.roles).encode()),
+    ]
+
+
+def studio_headers(scope: Scope, host_header: bytes, principal: Principal) -> RawHeaders:
     """What Studio states to the downstream: who calls, from where, and the request id."""
     state = scope.get("state") or {}
     request_id: str = state.get("request_id") or uuid4().hex
@@ -208,11 +216,13 @@ def studio_headers(
         (b"host", host_header),
         (b"x-request-id", request_id.encode("ascii")),
         (b"x-forwarded-for", client_ip.encode("ascii")),
-        (b"x-forwarded-proto", scope.get("scheme", "http").encode("ascii")),
-        (b"x-user-id", principal.user_id.encode()),
-        (b"x-user-email", principal.email.encode()),
-        (b"x-user-roles", ",".join(principal.roles).encode()),
     ]
-    if host:
-        added.append((b"x-forwarded-host", host))
+    added += identity_headers(principal)
+    # Never the client's own Host: PUBLIC_BASE_URL or a trusted proxy's word (middleware).
+    origin: PublicOrigin | None = state.get(PUBLIC_ORIGIN)
+    if origin is not None:
+        if origin.scheme is not None:
+            added.append((b"x-forwarded-proto", origin.scheme))
+        if origin.host is not None:
+            added.append((b"x-forwarded-host", origin.host))
     return added
