@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextvars import ContextVar
 
 import aiohttp
@@ -64,7 +64,7 @@ def _serialize_headers(status_line: str, headers: Fields) -> bytes:
 http_writer._serialize_headers = _serialize_headers
 
 
-def _fields(headers: Iterable[tuple[bytes, bytes]]) -> tuple[Fields, bool]:
+def _fields(headers: Sequence[tuple[bytes, bytes]]) -> tuple[Fields, bool]:
     """The headers as aiohttp takes them, and whether any byte needed `surrogateescape`."""
     try:
         return CIMultiDict((k.decode(), v.decode()) for k, v in headers), False
@@ -157,7 +157,7 @@ class AiohttpUpstreamClient:
         # downstream's failure, while a full pool is `UpstreamBusy`. A client that stalls its
         # upload is bounded by the forwarder (the service's `write` timeout between chunks).
         self.gate = PoolGate(max_connections, pool, name)
-        self.write_timeout = write
+        del write  # aiohttp has no write timeout of its own: see above
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect, sock_connect=connect, sock_read=read
         )
