@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 
 from app.audit.service import AuditContext
-from app.auth import cookies, service
+from app.auth import cookies, service, sessions
 from app.auth.cookies import CookiePolicy
 from app.auth.principal import Principal
 from app.auth.reconcile import Reconciler
@@ -30,7 +30,7 @@ def build_auth_state(settings: Settings, redis: Any, listener: Any = None) -> di
     if settings.session_cache_seconds > 0:
         channel = f"{settings.redis_key_prefix}session-invalidations"
         cache = SessionCache(redis, channel, settings.session_cache_seconds, listener)
-    sessions = SessionStore(
+    store = SessionStore(
         redis,
         settings.redis_key_prefix,
         settings.jwt_refresh_token_expire_seconds,
@@ -41,8 +41,8 @@ def build_auth_state(settings: Settings, redis: Any, listener: Any = None) -> di
     reconciler = Reconciler(retry_for=settings.session_max_lifetime_seconds)
     return {
         "tokens": tokens,
-        "session_store": sessions,
-        "auth": AuthContext(tokens=tokens, sessions=sessions, reconciler=reconciler),
+        "session_store": store,
+        "auth": AuthContext(tokens=tokens, sessions=store, reconciler=reconciler),
         "cookie_policy": CookiePolicy.from_settings(settings),
         "rate_limiter": RateLimiter(redis, settings.redis_key_prefix),
     }
@@ -108,7 +108,7 @@ async def _cookie_principal(request: Request, policy: CookiePolicy) -> Principal
     if cookie is None:
         raise TokenInvalid("Session cookie is invalid")
     store: SessionStore = request.state.session_store
-    uid, email, roles, perms, _, mode, csec, csrf, aexp = await store.principal_fields(
+    uid, email, roles, perms, _, mode, csec, csrf, aexp, created = await store.principal_fields(
         cookie.user_id, cookie.session_id, store.COOKIE_FIELDS
     )
     if uid is None or uid.decode() != cookie.user_id or mode != b"cookie":
@@ -117,7 +117,11 @@ async def _cookie_principal(request: Request, policy: CookiePolicy) -> Principal
         raise TokenInvalid("Session cookie is invalid")
     if unsafe:
         policy.check_token(request, csrf)  # bound to the session: a planted cookie fails here
-    request.scope["state"].update(auth_mode="cookie", csrf_token=(csrf or b"").decode())
+    request.scope["state"].update(
+        auth_mode="cookie",
+        csrf_token=(csrf or b"").decode(),
+        session_seconds_left=int(store.ends_at(float(created or 0)) - sessions.clock()),
+    )
     if aexp is None or float(aexp) <= cookies.clock():
         await _renew(request, cookie.user_id, cookie.session_id)
         # The renewal carried the user's current grants: answer with them.

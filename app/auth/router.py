@@ -240,7 +240,8 @@ async def csrf(_: CurrentPrincipal, request: Request, response: Response) -> dic
     cookies); the CSRF cookie is set again. Null for a Bearer caller."""
     token: str | None = request.scope["state"].get("csrf_token")
     if token:
-        _set_cookies(response, [_policy(request).csrf_cookie(token)])
+        left = request.scope["state"]["session_seconds_left"]
+        _set_cookies(response, [_policy(request).csrf_cookie(token, max_age=left)])
     return envelope.ok(CsrfToken(csrf_token=token))
 
 

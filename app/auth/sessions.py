@@ -150,8 +150,9 @@ class SessionStore:
     """All session state; any Redis failure becomes DEPENDENCY_UNAVAILABLE (fail closed)."""
 
     FIELDS = ("uid", "email", "roles", "perms", "seen")
-    # Cookie mode adds: the mode, sha256 of the cookie's secret, the CSRF token, access expiry.
-    COOKIE_FIELDS = (*FIELDS, "mode", "csec", "csrf", "aexp")
+    # Cookie mode adds: the mode, sha256 of the cookie's secret, the CSRF token, access expiry,
+    # and the login time (a cookie set again must not outlive the session).
+    COOKIE_FIELDS = (*FIELDS, "mode", "csec", "csrf", "aexp", "created")
 
     def __init__(
         self,

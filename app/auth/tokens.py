@@ -94,6 +94,8 @@ class TokenService:
             "nbf": now,
             "exp": exp,
         }
+        if not_after is not None:
+            claims["sxp"] = int(not_after)  # the session's end: tells "cut short" from "ran out"
         token = jwt.encode(claims, self._secret, algorithm=self._algorithm)
         return IssuedToken(token=token, jti=jti, expires_in=exp - now)
 
@@ -120,8 +122,8 @@ class TokenService:
         return claims
 
     def cut_short(self, token: str, typ: TokenType) -> bool:
-        """For a token that verified but for its expiry: True when its lifetime was cut short
-        of the usual one, i.e. it expired with its session's max lifetime."""
+        """For a token that verified but for its expiry: True when it expired with its
+        session's max lifetime (its `exp` is the session's end, `sxp`)."""
         try:
             claims = jwt.decode(
                 token,
@@ -129,9 +131,10 @@ class TokenService:
                 algorithms=[self._algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={**self._options, "verify_exp": False},
+                # jose turns verify_exp back on for a required exp: both off, exp read below.
+                options={**self._options, "verify_exp": False, "require_exp": False},
             )
-            return int(claims["exp"]) - int(claims["iat"]) < self._ttl[typ]
+            return "sxp" in claims and claims["sxp"] == claims["exp"]
         except (JOSEError, ValueError, TypeError, KeyError):
             return False
 

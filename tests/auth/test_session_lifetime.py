@@ -22,6 +22,7 @@ from tests.auth.helpers import (
     login,
     register,
     running,
+    sign,
 )
 
 pytestmark = pytest.mark.services
@@ -107,3 +108,39 @@ async def test_a_cookie_session_is_not_renewed_past_its_lifetime(
     _later(monkeypatch, LIFETIME + 1)  # the access grant ran out too: renewal is due
     assert_error(await client.get(f"{AUTH}/me"), 401, "SESSION_EXPIRED")
     assert_error(await client.get(f"{AUTH}/me"), 401, "SESSION_REVOKED")  # and it is gone
+
+
+async def test_the_csrf_cookie_set_again_ends_with_its_session(
+    studio: tuple[httpx.AsyncClient, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = studio
+    user = await register(client)
+    assert_ok(
+        await client.post(
+            f"{AUTH}/login",
+            json={"email": user["email"], "password": PASSWORD, "mode": "cookie"},
+            headers={"Origin": APP_ORIGIN},
+        )
+    )
+    monkeypatch.setattr(sessions, "clock", lambda: time.time() + LIFETIME / 2)
+    response = await client.get(f"{AUTH}/csrf")
+    assert_ok(response)
+    (header,) = response.headers.get_list("set-cookie")
+    max_age = next(p for p in header.split("; ") if p.startswith("Max-Age="))
+    assert 0 < int(max_age.split("=")[1]) <= LIFETIME / 2
+
+
+async def test_a_refresh_token_cut_short_by_the_lifetime_reads_session_expired(
+    studio: tuple[httpx.AsyncClient, dict[str, Any]],
+) -> None:
+    client, _ = studio
+    user = await register(client)
+    claims = claims_of((await login(client, user["email"]))["refresh_token"])
+    now = int(time.time())
+    then = {"iat": now - 70, "nbf": now - 70}
+    # Signed by Studio, already expired: one cut short by the lifetime (its exp is the session's
+    # end), one that ran out before it.
+    cut = sign({**claims, **then, "exp": now - 10, "sxp": now - 10})
+    full = sign({**claims, **then, "exp": now - 10, "sxp": now + 100})
+    assert_error(await client.post(f"{AUTH}/refresh", headers=bearer(cut)), 401, "SESSION_EXPIRED")
+    assert_error(await client.post(f"{AUTH}/refresh", headers=bearer(full)), 401, "TOKEN_EXPIRED")
