@@ -185,7 +185,7 @@ DOWNSTREAM_POLICY = [
 ]
 
 
-async def _policy_downstream(scope: Scope, receive: Receive, send: Send) -> None:
+async def policy_downstream(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         await receive()
         await send({"type": "lifespan.startup.complete"})
@@ -200,7 +200,7 @@ async def _policy_downstream(scope: Scope, receive: Receive, send: Send) -> None
 
 @pytest.fixture
 async def policy_url() -> AsyncIterator[str]:
-    async with live_server(_policy_downstream) as url:
+    async with live_server(policy_downstream) as url:
         yield url
 
 
