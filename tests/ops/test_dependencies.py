@@ -76,7 +76,7 @@ def test_the_app_starts_without_the_embedded_stand_ins() -> None:
         "from app.core.config import Settings\n"
         "from app.main import create_app\n"
         "create_app(Settings(_env_file=None, database_url='postgresql://h/db',"
-        " redis_host='h'))\n"
+        " redis_host='h', service_overlay_path='config/local.yml'))\n"
         "from app.cli import main\n"
         "raise SystemExit(main(['--help']))\n"
     )

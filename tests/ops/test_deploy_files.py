@@ -13,7 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_jenkinsfile_has_the_pipeline_stages_in_order() -> None:
     text = (ROOT / "Jenkinsfile").read_text()
     stages = re.findall(r"stage\('([^']+)'\)", text)
-    assert stages == ["Lint", "Test", "Build and push image", "Deploy to dev", "Deploy to prod"]
+    assert stages == [
+        "Checks",
+        "Build, scan and push image",
+        "Deploy to dev",
+        "Approve production",
+        "Deploy to prod",
+    ]
     assert "branch 'dev'" in text.split("stage('Deploy to dev')")[1].split("stage(")[0]
     assert "branch 'main'" in text.split("stage('Deploy to prod')")[1]
     assert "make lint" in text and "test-with-services.sh" in text
