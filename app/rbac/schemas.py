@@ -13,6 +13,11 @@ PermissionName = Annotated[
     str, StringConstraints(pattern=r"^(\*|[a-z0-9_]+:(\*|[a-z0-9_]+))$", max_length=128)
 ]
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{1,63}$")]
+# Free text for people: lines and tabs, never NUL (PostgreSQL text cannot hold it) nor other
+# control characters; as long as its column.
+Description = Annotated[
+    str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")
+]
 
 
 class Strict(BaseModel):
@@ -40,10 +45,10 @@ class RoleRead(BaseModel):
 
 class RoleCreate(Strict):
     name: RoleName
-    description: Annotated[str, StringConstraints(max_length=255)] | None = None
+    description: Description | None = None
     permissions: list[PermissionName] = Field(default_factory=list, max_length=200)
 
 
 class RoleUpdate(Strict):
     permissions: list[PermissionName] = Field(max_length=200)
-    description: Annotated[str, StringConstraints(max_length=255)] | None = None
+    description: Description | None = None

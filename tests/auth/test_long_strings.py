@@ -150,3 +150,34 @@ async def test_role_name_in_path_is_bounded(
         assert response.json()["success"] is False
     viewer = {"permissions": ["dashboard:read"]}
     assert_ok(await client.put(f"{API}/admin/roles/viewer", json=viewer, headers=headers))
+
+
+async def test_role_description_is_bounded_text(
+    client: httpx.AsyncClient, state: dict[str, Any]
+) -> None:
+    user = await register(client)
+    await grant_roles(state, user["email"], ["admin"])
+    headers = bearer((await login(client, user["email"]))["access_token"])
+    json_headers = {**headers, "Content-Type": "application/json"}
+    # As JSON text: a lone surrogate cannot be encoded by the client, only escaped.
+    for description in (r"a\u0000b", "d" * 256, r"\ud800", r"bell\u0007"):
+        name = f"r{uuid.uuid4().hex[:8]}"
+        created = await client.post(
+            f"{API}/admin/roles",
+            content=f'{{"name": "{name}", "description": "{description}"}}',
+            headers=json_headers,
+        )
+        assert_error(created, 422, "VALIDATION_ERROR")
+        updated = await client.put(
+            f"{API}/admin/roles/viewer",
+            content=f'{{"permissions": ["dashboard:read"], "description": "{description}"}}',
+            headers=json_headers,
+        )
+        assert_error(updated, 422, "VALIDATION_ERROR")
+    kept = "Line one\nline two\twith a tab, ünïcödé ✓"
+    created = await client.post(
+        f"{API}/admin/roles",
+        json={"name": f"d{uuid.uuid4().hex[:8]}", "description": kept},
+        headers=headers,
+    )
+    assert assert_ok(created, 201)["description"] == kept
