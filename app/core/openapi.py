@@ -55,7 +55,12 @@ HEADERS: dict[int, dict[str, Any]] = {
         "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}},
     },
     429: {"Retry-After": RETRY_AFTER, **RATE_HEADERS},
-    503: {"Retry-After": {**RETRY_AFTER, "description": "With CIRCUIT_OPEN and UPSTREAM_BUSY: seconds"}},
+    503: {
+        "Retry-After": {
+            **RETRY_AFTER,
+            "description": "With CIRCUIT_OPEN and UPSTREAM_BUSY: seconds",
+        }
+    },
 }
 
 
