@@ -48,9 +48,11 @@ def settings_for(stage: str) -> Settings:
     return Settings(_env_file=None, environment=stage, ssm_cache_ttl=42, **extra)
 
 
-def test_dev_providers_use_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_providers_use_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    settings = settings_for("dev")
+    settings = settings_for("dev").model_copy(
+        update={"service_overlay_path": Path("config/local.yml")}
+    )
     providers = build_providers(load_registry(settings, environ={}), settings)
     assert set(providers) == {"nexus", "zen", "agents", "ingestion"}
     nexus = providers["nexus"]

@@ -95,6 +95,7 @@ async def test_login_limit_is_exact_across_two_processes(
         "RATE_LIMIT_REGISTER_ATTEMPTS": "100",
         "RUN_MIGRATIONS": "false",
         "SERVICE_HEALTH_CHECK_ENABLED": "false",
+        "SERVICE_OVERLAY_PATH": str(ROOT / "config" / "local.yml"),
         "LOG_DIR": str(tmp_path / "logs"),
         "LOG_LEVEL": "WARNING",
     }
