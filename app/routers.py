@@ -12,6 +12,7 @@ from app.core.openapi import error_responses
 from app.dashboard.router import router as dashboard_router
 from app.discovery.router import router as discovery_router
 from app.health.router import live_router, ready_router
+from app.observability.metrics import label_routes
 from app.observability.router import router as metrics_router
 from app.proxy.router import include_proxy
 from app.rbac.router import router as admin_router
@@ -32,6 +33,17 @@ def include(app: FastAPI, settings: Settings) -> None:
     app.include_router(audit_router, prefix=prefix, responses=GUARDED)
     app.include_router(discovery_router, prefix=prefix, responses={**SIGNED_IN, **NOT_FOUND})
     app.include_router(dashboard_router, prefix=prefix, responses=GUARDED)
+    under_prefix = (
+        ready_router,
+        auth_router,
+        admin_router,
+        audit_router,
+        discovery_router,
+        dashboard_router,
+    )
+    label_routes(
+        app, [(live_router, ""), (metrics_router, ""), *((r, prefix) for r in under_prefix)]
+    )
     include_proxy(app, settings)  # last: `{prefix}/{service}/{path}` must not shadow the rest
     # Swagger's Authorize button posts here.
     oauth2_scheme.model.flows.password.tokenUrl = f"{prefix}/auth/token"  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -56,12 +56,33 @@ RATE_LIMITED = Counter(
 )
 
 
+ROUTE_LABELS = "route_labels"  # app.state key: id(route) -> its full template
+
+
+def label_routes(app: Any, routers: Iterable[tuple[Any, str]]) -> None:
+    """Record each (router, prefix)'s full route templates once: an included route's own
+    `path` lacks the prefix it was included under (`/health` live and `{prefix}/health`)."""
+    labels: dict[int, str] = getattr(app.state, ROUTE_LABELS, {})
+    for router, prefix in routers:
+        for route in router.routes:
+            labels[id(route)] = prefix + route.path
+    setattr(app.state, ROUTE_LABELS, labels)
+
+
 def route_label(scope: Scope) -> str:
     """The matched route's template (bounded cardinality), never the raw path."""
     label = scope.get("studio.route_label")
     if label:
         return str(label)
     route = scope.get("route")
+    if route is None:
+        return "unmatched"
+    app = scope.get("app")
+    labels = getattr(getattr(app, "state", None), ROUTE_LABELS, None)
+    if labels is not None:
+        full = labels.get(id(route))
+        if full is not None:
+            return str(full)
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"
 

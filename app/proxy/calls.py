@@ -11,6 +11,7 @@ import orjson
 
 from app.auth.principal import Principal
 from app.core.errors import StudioError, UpstreamTimeout, UpstreamUnavailable
+from app.observability.metrics import DownstreamError, observe_downstream, status_error
 from app.proxy.client import UpstreamError, UpstreamTimeoutError
 from app.proxy.forwarder import FAILURE_STATUSES
 from app.proxy.headers import identity_headers
@@ -48,12 +49,15 @@ async def get_json(
         if use_breaker:
             service.breaker.failure(probe)
         if isinstance(exc, UpstreamTimeoutError | TimeoutError):
+            observe_downstream(service.name, None, DownstreamError.TIMEOUT)
             raise UpstreamTimeout(details={"service": service.name}) from None
+        observe_downstream(service.name, None, DownstreamError.UNAVAILABLE)
         raise UpstreamUnavailable(details={"service": service.name}) from None
     except BaseException:
         if use_breaker:
             service.breaker.release(probe)
         raise
+    observe_downstream(service.name, time.perf_counter() - started, status_error(result[0]))
     if use_breaker:
         if result[0] in FAILURE_STATUSES:
             service.breaker.failure(probe)

@@ -19,6 +19,7 @@ do. A user has at most `proxy_max_uploads_per_user` streamed bodies in flight (4
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 
@@ -38,6 +39,7 @@ from app.core.errors import (
     UpstreamUnavailable,
 )
 from app.core.logging import get_logger
+from app.observability.metrics import DownstreamError, observe_downstream, status_error
 from app.proxy.client import (
     Body,
     UpstreamConnectError,
@@ -253,14 +255,17 @@ async def _forward(
     method_b = method.encode("ascii")
     breaker = service.breaker
     probe = breaker.acquire()
+    started = time.perf_counter()
     try:
         upstream = await _exchange(service, method_b, target, headers, payload)
     except UpstreamError as exc:
         breaker.failure(probe)
+        observe_downstream(service.name, None, downstream_error(exc))
         raise _as_studio_error(exc, service.name) from None
     except BaseException:
         breaker.release(probe)
         raise
+    observe_downstream(service.name, time.perf_counter() - started, status_error(upstream.status))
     if upstream.status in FAILURE_STATUSES:
         breaker.failure(probe)
     else:
@@ -325,6 +330,13 @@ async def _send(
         await asyncio.sleep(RETRY_BACKOFF * attempt)
 
 
+def downstream_error(exc: UpstreamError) -> DownstreamError:
+    """The metrics' kind for a failed exchange."""
+    if isinstance(exc, UpstreamTimeoutError):
+        return DownstreamError.TIMEOUT
+    return DownstreamError.UNAVAILABLE
+
+
 def _as_studio_error(exc: UpstreamError, service: str) -> StudioError:
     log.warning("downstream failed", service=service, error=type(exc).__name__, reason=str(exc))
     if isinstance(exc, UpstreamTimeoutError):
@@ -356,6 +368,7 @@ async def _respond(
             complete = await _read_capped(chunks, buffered, proxy.json_cap)
         except UpstreamError as exc:
             service.breaker.failure(False)
+            observe_downstream(service.name, None, DownstreamError.BROKEN_STREAM)
             raise _as_studio_error(exc, service.name) from None
         if complete:
             body = _normalise(b"".join(buffered), status, info.media, service.name)
@@ -452,6 +465,7 @@ async def _stream(
     # truncated response instead of one that looks complete.
     except UpstreamError as exc:
         service.breaker.failure(False)
+        observe_downstream(service.name, None, DownstreamError.BROKEN_STREAM)
         log.warning("downstream broke mid-response", service=service.name, error=type(exc).__name__)
         return
     except (StudioError, ClientGone) as exc:
