@@ -148,8 +148,11 @@ async def test_role_name_in_path_is_bounded(
         )
         assert response.status_code in (404, 422), (name, response.text)
         assert response.json()["success"] is False
-    viewer = {"permissions": ["dashboard:read"]}
-    assert_ok(await client.put(f"{API}/admin/roles/viewer", json=viewer, headers=headers))
+    # A name within bounds still works (a role of this test's own: seeded roles are shared).
+    own = f"r{uuid.uuid4().hex[:8]}"
+    assert_ok(await client.post(f"{API}/admin/roles", json={"name": own}, headers=headers), 201)
+    narrowed = {"permissions": ["dashboard:read"]}
+    assert_ok(await client.put(f"{API}/admin/roles/{own}", json=narrowed, headers=headers))
 
 
 async def test_role_description_is_bounded_text(
@@ -159,6 +162,8 @@ async def test_role_description_is_bounded_text(
     await grant_roles(state, user["email"], ["admin"])
     headers = bearer((await login(client, user["email"]))["access_token"])
     json_headers = {**headers, "Content-Type": "application/json"}
+    own = f"r{uuid.uuid4().hex[:8]}"  # edited below; seeded roles are shared by every test
+    assert_ok(await client.post(f"{API}/admin/roles", json={"name": own}, headers=headers), 201)
     # As JSON text: a lone surrogate cannot be encoded by the client, only escaped.
     for description in (r"a\u0000b", "d" * 256, r"\ud800", r"bell\u0007"):
         name = f"r{uuid.uuid4().hex[:8]}"
@@ -169,7 +174,7 @@ async def test_role_description_is_bounded_text(
         )
         assert_error(created, 422, "VALIDATION_ERROR")
         updated = await client.put(
-            f"{API}/admin/roles/viewer",
+            f"{API}/admin/roles/{own}",
             content=f'{{"permissions": ["dashboard:read"], "description": "{description}"}}',
             headers=json_headers,
         )
