@@ -513,7 +513,7 @@ async def main(args: argparse.Namespace) -> None:
                     )
                     say(row(f"  the same + sniffio (2w) c={c}", r))
                     table["bare", c] = r = wrk(f"http://127.0.0.1:{bare_port}/data.json", c, d)
-                    say(row(f"bare ASGI+aiohttp, no auth (2w) c={c}", r))
+                    say(row(f"bare ASGI+aiohttp (2w) c={c}", r))
                 for proc in naives:
                     procs.stop(proc)
 
