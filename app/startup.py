@@ -18,14 +18,14 @@ Hook = Callable[[FastAPI, dict[str, Any]], AbstractAsyncContextManager[None]]
 @asynccontextmanager
 async def session_cache(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
     """The session cache's pub/sub subscriber (the cache serves nothing until it is live)."""
-    from app.observability.metrics import STATE
+    from app.observability.metrics import STATE, CacheState
 
     cache = state["session_store"].cache
     if cache is None:
         yield
         return
     cache.start()
-    STATE.session_cache = lambda: (cache.live, len(cache))
+    STATE.session_cache = lambda: CacheState(cache.live, len(cache), cache.hits, cache.misses)
     try:
         yield
     finally:

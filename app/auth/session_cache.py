@@ -62,6 +62,9 @@ class SessionCache:
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Lookups answered from here and not, read by /metrics (plain ints: no cost per request).
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -73,11 +76,14 @@ class SessionCache:
     def get(self, key: str, fields: tuple[str, ...]) -> Values | None:
         entry = self._entries.get(key)
         if entry is None:
+            self.misses += 1
             return None
         expires, refresh_after, cached_fields, values = entry
         now = time.monotonic()
         if cached_fields != fields or now >= expires or now >= self._live_until:
+            self.misses += 1
             return None
+        self.hits += 1
         if now >= refresh_after and key not in self._refreshing and self.loader is not None:
             self._refreshing[key] = asyncio.create_task(self._refresh(key, fields, self.loader))
         return values

@@ -147,6 +147,24 @@ CACHE_LIVE = StateGauge(
 CACHE_ENTRIES = StateGauge(
     "studio_session_cache_entries", "Sessions held in the workers' caches", (), "livesum"
 )
+CACHE_LOOKUPS = StateGauge(
+    "studio_session_cache_lookups",
+    "Session checks since each worker started, by result (hit: answered by the cache; miss: "
+    "read from Redis); cumulative, so rate() gives the hit ratio",
+    ("result",),
+    "livesum",
+)
+
+
+class CacheState(NamedTuple):
+    """What the session cache reports to /metrics."""
+
+    live: bool
+    entries: int
+    hits: int
+    misses: int
+
+
 Sample = tuple[StateGauge, tuple[str, ...], float]
 
 
@@ -156,7 +174,7 @@ class StateCollector(Collector):
     def __init__(self) -> None:
         self.breakers: Callable[[], dict[str, str]] | None = None
         self.active_sessions: Callable[[], int | None] | None = None
-        self.session_cache: Callable[[], tuple[bool, int]] | None = None
+        self.session_cache: Callable[[], CacheState] | None = None
 
     def samples(self) -> Iterator[Sample]:
         """This process's current values."""
@@ -166,9 +184,11 @@ class StateCollector(Collector):
         if sessions is not None:
             yield SESSIONS, (), sessions
         if self.session_cache is not None:
-            live, entries = self.session_cache()
-            yield CACHE_LIVE, (), int(live)
-            yield CACHE_ENTRIES, (), entries
+            cache = self.session_cache()
+            yield CACHE_LIVE, (), int(cache.live)
+            yield CACHE_ENTRIES, (), cache.entries
+            yield CACHE_LOOKUPS, ("hit",), cache.hits
+            yield CACHE_LOOKUPS, ("miss",), cache.misses
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         families = {spec: _family(spec) for spec in (BREAKER, SESSIONS)}  # listed even if empty
