@@ -58,7 +58,7 @@ test-browser: .venv/.browser ## Only the headless-browser tests (Debian's /usr/b
 
 TS_CLIENT := clients/typescript
 ts-check: install ## Type-check the TypeScript client against the schema of the current code
-	$(UV) run --frozen studio openapi --output $(TS_CLIENT)/openapi.json
+	env $(LOCAL_OVERLAY) $(UV) run --frozen studio openapi --output $(TS_CLIENT)/openapi.json
 	cd $(TS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
 	cd $(TS_CLIENT) && npm run --silent generate
 	cd $(TS_CLIENT) && npm run --silent check
