@@ -29,12 +29,15 @@ async def test_the_local_overlay_boots_with_an_empty_environment(
         assert isinstance(providers[name], EnvCredentialProvider), name
 
 
-@pytest.mark.parametrize("target", ["run", "run-with-fakes"])
-def test_make_serves_with_the_local_overlay(target: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "command"),
+    [("run", "studio serve"), ("run-with-fakes", "studio serve"), ("ts-check", "studio openapi")],
+)
+def test_make_serves_with_the_local_overlay(target: str, command: str) -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     plan = subprocess.run(
         ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     ).stdout
-    serve = [line for line in plan.splitlines() if "studio serve" in line]
-    assert serve and all(LOCAL in line for line in serve), plan
+    uses = [line for line in plan.splitlines() if command in line]
+    assert uses and all(LOCAL in line for line in uses), plan
