@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Protocol
 
 import httpcore
@@ -71,6 +71,10 @@ class UpstreamClient(Protocol):
     async def aclose(self) -> None:
         """Close every pooled connection."""
         ...
+
+
+# Builds a service's client from its name and config (the proxy's, or a wrapper for tracing).
+ClientFactory = Callable[[str, ServiceConfig], "UpstreamClient"]
 
 
 class PoolGate:

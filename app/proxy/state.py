@@ -17,7 +17,7 @@ from app.core.logging import get_logger
 from app.credentials.base import BasicCredentials, CredentialProvider
 from app.proxy.aiohttp_client import AiohttpUpstreamClient
 from app.proxy.breaker import BreakerState, CircuitBreaker
-from app.proxy.client import HttpcoreUpstreamClient, UpstreamClient
+from app.proxy.client import ClientFactory, HttpcoreUpstreamClient, UpstreamClient
 from app.proxy.routing import CompiledRoutes
 from app.registry.schema import RegistryConfig, ServiceConfig
 
@@ -26,8 +26,6 @@ log = get_logger("studio.proxy")
 STATE_KEY = "proxy"  # lifespan state key (request.state.proxy)
 # JSON bodies up to this size are read whole to be put in the envelope; larger ones pass raw.
 JSON_ENVELOPE_CAP = 8 * 1024 * 1024
-
-ClientFactory = Callable[[str, ServiceConfig], UpstreamClient]
 
 
 def aiohttp_client(name: str, config: ServiceConfig) -> UpstreamClient:
@@ -247,11 +245,10 @@ async def proxy_components(app: FastAPI, state: dict[str, Any]) -> AsyncIterator
     assert providers is not None
     provider = getattr(app.state, "tracer_provider", None)
     if provider is not None:
-        from app.observability.tracing import traced_client_factory
+        from app.proxy.tracing import traced_client_factory
 
-        proxy = build_proxy_state(
-            registry, providers, settings, client_factory=traced_client_factory(provider)
-        )
+        factory = traced_client_factory(provider, default_client)
+        proxy = build_proxy_state(registry, providers, settings, client_factory=factory)
     else:
         proxy = build_proxy_state(registry, providers, settings)
     state[STATE_KEY] = proxy
