@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from app.auth.errors import CsrfFailed
 from app.core.config import Settings
-from app.core.errors import CsrfFailed
 
 SESSION_COOKIE = "studio_session"
 CSRF_COOKIE = "studio_csrf"

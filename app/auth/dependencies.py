@@ -11,6 +11,7 @@ from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from app.audit.service import AuditContext
 from app.auth import cookies, service, sessions
 from app.auth.cookies import CookiePolicy
+from app.auth.errors import SessionRevoked, TokenInvalid
 from app.auth.principal import Principal
 from app.auth.reconcile import Reconciler
 from app.auth.service import AuthContext
@@ -18,7 +19,7 @@ from app.auth.session_cache import SessionCache
 from app.auth.sessions import SessionStore
 from app.auth.tokens import TokenService
 from app.core.config import Settings
-from app.core.errors import SessionRevoked, TokenInvalid, Unauthorized
+from app.core.errors import Unauthorized
 from app.ratelimit.service import RateLimiter
 
 

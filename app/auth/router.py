@@ -18,6 +18,7 @@ from app.auth.dependencies import (
     authenticate,
     bearer_token,
 )
+from app.auth.errors import InvalidCredentials
 from app.auth.schemas import (
     CookieSession,
     CsrfToken,
@@ -36,12 +37,7 @@ from app.auth.schemas import (
 from app.core import envelope
 from app.core.db import DbSession
 from app.core.envelope import Envelope, RawJSONResponse
-from app.core.errors import (
-    InvalidCredentials,
-    NotFound,
-    StudioError,
-    Unauthorized,
-)
+from app.core.errors import NotFound, StudioError, Unauthorized
 from app.core.openapi import error_responses
 from app.ratelimit.dependencies import client_key, enforce
 

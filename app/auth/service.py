@@ -15,13 +15,7 @@ from app.audit import service as audit
 from app.audit.service import Action, AuditContext
 from app.auth import accounts, cookies, passwords, sessions
 from app.auth.cookies import CookieGrant
-from app.auth.models import User
-from app.auth.principal import Principal
-from app.auth.reconcile import Reconciler
-from app.auth.schemas import TokenPair, UserRead
-from app.auth.sessions import Grants, SessionStore
-from app.auth.tokens import TokenService
-from app.core.errors import (
+from app.auth.errors import (
     AccountDisabled,
     EmailTaken,
     InvalidCredentials,
@@ -31,6 +25,12 @@ from app.core.errors import (
     TokenInvalid,
     TokenReused,
 )
+from app.auth.models import User
+from app.auth.principal import Principal
+from app.auth.reconcile import Reconciler
+from app.auth.schemas import TokenPair, UserRead
+from app.auth.sessions import Grants, SessionStore
+from app.auth.tokens import TokenService
 from app.core.logging import get_logger
 from app.core.types import utcnow
 from app.rbac import service as rbac

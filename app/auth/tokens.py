@@ -11,8 +11,8 @@ from typing import Any, Literal
 from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError
 
+from app.auth.errors import TokenExpired, TokenInvalid
 from app.core.config import Settings
-from app.core.errors import TokenExpired, TokenInvalid
 
 TokenType = Literal["access", "refresh"]
 MAX_TOKEN_BYTES = 4096

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +20,10 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.core.config import Settings
+from app.core.errors import DependencyUnavailable
+from app.core.logging import get_logger
+
+log = get_logger("studio.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -60,7 +65,26 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     )
     event.listen(engine.sync_engine, "checkin", _note_checkin)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    event.listen(engine.sync_engine, "do_connect", _connect)
+    event.listen(engine.sync_engine, "handle_error", _network_error)
     return engine
+
+
+# asyncpg lets a refused or reset connection through as a bare `OSError`: named here, where it
+# is known to be the database's, so no other `OSError` of a request is ever taken for it.
+def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as error:
+        log.error("database unavailable", error=type(error).__name__)
+        raise DependencyUnavailable() from error
+
+
+def _network_error(context: ExceptionContext) -> BaseException | None:
+    if isinstance(context.original_exception, OSError):
+        log.error("database unavailable", error=type(context.original_exception).__name__)
+        return DependencyUnavailable()
+    return None
 
 
 # A pooled connection idle this long is pinged before use. `pool_pre_ping` pings on every

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core import envelope
 from app.core.config import Settings
-from app.core.errors import HeadersTooLarge, PayloadTooLarge, StudioError
+from app.core.errors import HeadersTooLarge, PayloadTooLarge
+from app.core.render import send_error
 
 BASE_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -65,20 +65,6 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-async def send_error(scope: Scope, send: Send, error: StudioError) -> None:
-    """Render a StudioError as the envelope from inside middleware."""
-    body = envelope.dumps(envelope.failure(error.code, error.detail_message, error.details))
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in error.headers.items()]
-    scope[envelope.FINAL_BODY] = True
-    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class RequestLimitsMiddleware:
     """431 for oversized headers; 413 for bodies over the limit, checked while they stream.
 
@@ -106,7 +92,7 @@ class RequestLimitsMiddleware:
             scope.get("raw_path") or b""
         )
         if size > self.max_header_bytes:
-            await send_error(scope, send, HeadersTooLarge())
+            await send_error(scope, send, HeadersTooLarge(), close=True)
             return
         if self.exempt and scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
@@ -119,7 +105,7 @@ class RequestLimitsMiddleware:
                 except ValueError:
                     declared = -1
                 if declared < 0 or declared > limit:
-                    await send_error(scope, send, PayloadTooLarge())
+                    await send_error(scope, send, PayloadTooLarge(), close=True)
                     return
 
         received = 0
@@ -139,7 +125,7 @@ class RequestLimitsMiddleware:
                     refused = True
                     if not response_started:
                         response_started = True
-                        await send_error(scope, send, PayloadTooLarge())
+                        await send_error(scope, send, PayloadTooLarge(), close=True)
                     return {"type": "http.disconnect"}
             return message
 

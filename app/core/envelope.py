@@ -95,10 +95,11 @@ def wrap(body: Any, status_code: int) -> dict[str, Any]:
         return dict(body)
     if status_code < 400:
         return ok(body)
-    return failure(code_for_status(status_code), _reason(status_code), body)
+    return failure(code_for_status(status_code), reason(status_code), body)
 
 
-def _reason(status_code: int) -> str:
+def reason(status_code: int) -> str:
+    """The status's reason phrase (`Error` for an unknown one)."""
     try:
         return HTTPStatus(status_code).phrase
     except ValueError:

@@ -1,4 +1,8 @@
-"""Studio's error vocabulary: each error knows its HTTP status and envelope code."""
+"""Studio's base error family: each error knows its HTTP status and envelope code.
+
+Domains declare their own errors next to them (`app/auth/errors.py`, `app/proxy/errors.py`, ...),
+subclassing these; every one is rendered by `app.core.render`.
+"""
 
 from __future__ import annotations
 
@@ -47,69 +51,16 @@ class Unauthorized(StudioError):
         self.headers.setdefault("WWW-Authenticate", "Bearer")
 
 
-class InvalidCredentials(Unauthorized):
-    code = "INVALID_CREDENTIALS"
-    message = "Invalid email or password"
-
-
-class TokenExpired(Unauthorized):
-    code = "TOKEN_EXPIRED"
-    message = "Token has expired"
-
-
-class TokenInvalid(Unauthorized):
-    code = "TOKEN_INVALID"
-    message = "Token is invalid"
-
-
-class TokenReused(Unauthorized):
-    code = "TOKEN_REUSED"
-    message = "Refresh token was already used; the session has been revoked"
-
-
-class SessionRevoked(Unauthorized):
-    code = "SESSION_REVOKED"
-    message = "Session is no longer valid"
-
-
-class SessionExpired(Unauthorized):
-    code = "SESSION_EXPIRED"
-    message = "Session has reached its maximum lifetime; log in again"
-
-
 class Forbidden(StudioError):
     status_code = 403
     code = "FORBIDDEN"
     message = "Permission denied"
 
 
-class CsrfFailed(Forbidden):
-    """A cookie-authenticated, state-changing request without a matching CSRF token and Origin."""
-
-    code = "CSRF_FAILED"
-    message = "CSRF check failed"
-
-
-class AccountDisabled(StudioError):
-    status_code = 403
-    code = "ACCOUNT_DISABLED"
-    message = "Account is disabled"
-
-
 class NotFound(StudioError):
     status_code = 404
     code = "NOT_FOUND"
     message = "Not found"
-
-
-class ServiceNotFound(NotFound):
-    code = "SERVICE_NOT_FOUND"
-    message = "Service not found"
-
-
-class RouteNotFound(NotFound):
-    code = "ROUTE_NOT_FOUND"
-    message = "Route not found"
 
 
 class MethodNotAllowed(StudioError):
@@ -130,11 +81,6 @@ class Conflict(StudioError):
     message = "Conflict"
 
 
-class EmailTaken(Conflict):
-    code = "EMAIL_TAKEN"
-    message = "Email is already registered"
-
-
 class PayloadTooLarge(StudioError):
     status_code = 413
     code = "PAYLOAD_TOO_LARGE"
@@ -145,48 +91,6 @@ class HeadersTooLarge(StudioError):
     status_code = 431
     code = "HEADERS_TOO_LARGE"
     message = "Request headers are too large"
-
-
-class RateLimited(StudioError):
-    status_code = 429
-    code = "RATE_LIMITED"
-    message = "Too many requests"
-
-
-class InvalidPath(StudioError):
-    status_code = 400
-    code = "INVALID_PATH"
-    message = "Invalid path"
-
-
-class UpstreamUnavailable(StudioError):
-    status_code = 502
-    code = "UPSTREAM_UNAVAILABLE"
-    message = "Upstream service is unavailable"
-
-
-class UpstreamTimeout(StudioError):
-    status_code = 504
-    code = "UPSTREAM_TIMEOUT"
-    message = "Upstream service timed out"
-
-
-class CircuitOpen(StudioError):
-    status_code = 503
-    code = "CIRCUIT_OPEN"
-    message = "Upstream service is temporarily disabled"
-
-
-class UpstreamBusy(StudioError):
-    status_code = 503
-    code = "UPSTREAM_BUSY"
-    message = "Upstream service has no free connection; retry shortly"
-
-
-class CredentialsUnavailable(StudioError):
-    status_code = 503
-    code = "CREDENTIALS_UNAVAILABLE"
-    message = "Upstream credentials are unavailable"
 
 
 class DependencyUnavailable(StudioError):

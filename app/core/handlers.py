@@ -11,28 +11,16 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.core import envelope
-from app.core.errors import StudioError, code_for_status
+from app.core.errors import DependencyUnavailable, StudioError, ValidationFailed, code_for_status
 from app.core.logging import get_logger
+from app.core.render import ErrorResponse, render
 
 log = get_logger("studio.errors")
 
 
-def _error_response(
-    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-) -> Response:
-    return envelope.EnvelopeResponse(
-        envelope.failure(code, message, details), status_code=status, headers=headers
-    )
-
-
 async def studio_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StudioError)
-    if exc.status_code >= 500:
-        log.warning("request failed", code=exc.code, reason=exc.detail_message)
-    return _error_response(
-        exc.status_code, exc.code, exc.detail_message, exc.details, exc.headers or None
-    )
+    return ErrorResponse(exc)
 
 
 async def http_error(_: Request, exc: Exception) -> Response:
@@ -40,13 +28,9 @@ async def http_error(_: Request, exc: Exception) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "No route matches this path"
-    return _error_response(
-        exc.status_code,
-        code_for_status(exc.status_code),
-        message,
-        None if isinstance(exc.detail, str) else exc.detail,
-        dict(exc.headers) if exc.headers else None,
-    )
+    details = None if isinstance(exc.detail, str) else exc.detail
+    code = code_for_status(exc.status_code)
+    return ErrorResponse(render(exc.status_code, code, message, details, exc.headers))
 
 
 def _clean(error: dict[str, Any]) -> dict[str, Any]:
@@ -56,15 +40,13 @@ def _clean(error: dict[str, Any]) -> dict[str, Any]:
 
 async def validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return _error_response(
-        422, "VALIDATION_ERROR", "Request validation failed", [_clean(e) for e in exc.errors()]
-    )
+    return ErrorResponse(ValidationFailed(details=[_clean(e) for e in exc.errors()]))
 
 
 async def database_unavailable(_: Request, exc: Exception) -> Response:
     # The database (or the network to it) failed: a 503 the client can retry, never a 500.
     log.error("database unavailable", error=type(exc).__name__)
-    return _error_response(503, "DEPENDENCY_UNAVAILABLE", "A required dependency is unavailable")
+    return ErrorResponse(DependencyUnavailable())
 
 
 async def database_error(request: Request, exc: Exception) -> Response:
@@ -78,12 +60,12 @@ async def database_error(request: Request, exc: Exception) -> Response:
 async def database_rejected(_: Request, exc: Exception) -> Response:
     # A value the database cannot store (e.g. NUL in text) that validation let through.
     log.warning("database refused a value", error=type(exc).__name__)
-    return _error_response(422, "VALIDATION_ERROR", "A value is not acceptable")
+    return ErrorResponse(ValidationFailed("A value is not acceptable"))
 
 
 def install(app: FastAPI) -> None:
-    """Register Studio's handlers on the app."""
-    app.add_exception_handler(OSError, database_unavailable)  # refused/reset connections
+    """Register Studio's handlers on the app. A database's refused or reset connection (an
+    `OSError` below SQLAlchemy) reaches these as `DependencyUnavailable` (`app.core.db`)."""
     app.add_exception_handler(asyncpg.PostgresConnectionError, database_unavailable)
     app.add_exception_handler(sa_exc.OperationalError, database_unavailable)
     app.add_exception_handler(sa_exc.InterfaceError, database_unavailable)

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core import envelope
 from app.core import request_id as request_ids
 from app.core.config import IPNetwork
+from app.core.errors import InternalError, code_for_status
 from app.core.logging import get_logger
 from app.core.network import (
     PUBLIC_ORIGIN,
@@ -21,6 +22,7 @@ from app.core.network import (
     forwarded_origin,
     peer_is_trusted,
 )
+from app.core.render import render, send_error
 from app.core.request_id import accept_or_new
 
 log = get_logger("studio.access")
@@ -94,18 +96,7 @@ class RequestContextMiddleware:
         except Exception:
             error_log.exception("unhandled error", method=scope["method"], path=scope["path"])
             if not response_started:
-                body = envelope.dumps(envelope.failure("INTERNAL_ERROR", "Internal server error"))
-                await send_with_id(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send_error(scope, send_with_id, InternalError())
         finally:
             if self.access_log:
                 log.info(
@@ -175,4 +166,6 @@ def _wrapped_body(raw: bytes, status: int) -> bytes:
         decoded = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         return raw
-    return envelope.dumps(envelope.wrap(decoded, status))
+    if status < 400 or envelope.is_envelope(decoded):
+        return envelope.dumps(envelope.wrap(decoded, status))
+    return render(status, code_for_status(status), envelope.reason(status), decoded).body

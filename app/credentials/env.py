@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from app.core.errors import CredentialsUnavailable
 from app.core.logging import get_logger
 from app.credentials.base import BasicCredentials
+from app.credentials.errors import CredentialsUnavailable
 
 log = get_logger("studio.credentials.env")
 

@@ -12,9 +12,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.core.errors import CredentialsUnavailable
 from app.core.logging import get_logger
 from app.credentials.base import BasicCredentials
+from app.credentials.errors import CredentialsUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient

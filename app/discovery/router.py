@@ -12,8 +12,8 @@ from app.auth.dependencies import CurrentPrincipal
 from app.auth.principal import Principal
 from app.core import envelope
 from app.core.envelope import Envelope
-from app.core.errors import ServiceNotFound
 from app.discovery.checker import HealthChecker, ServiceHealth
+from app.proxy.errors import ServiceNotFound
 from app.proxy.state import ProxyState, ServiceRuntime
 
 router = APIRouter(prefix="/discovery", tags=["discovery"])

@@ -9,6 +9,8 @@ from starlette.responses import Response
 
 from app.core import envelope
 from app.core.envelope import Envelope
+from app.core.errors import DependencyUnavailable
+from app.core.render import ErrorResponse
 from app.health import service
 
 live_router = APIRouter(tags=["health"])
@@ -27,7 +29,4 @@ async def readiness(request: Request) -> Response:
     ready, report = await service.readiness(request.state)
     if ready:
         return envelope.EnvelopeResponse(envelope.ok(report, "All dependencies are up"))
-    return envelope.EnvelopeResponse(
-        envelope.failure("DEPENDENCY_UNAVAILABLE", "A required dependency is unavailable", report),
-        status_code=503,
-    )
+    return ErrorResponse(DependencyUnavailable(details=report))

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from app.core.errors import CircuitOpen
 from app.core.logging import get_logger
+from app.proxy.errors import CircuitOpen
 
 log = get_logger("studio.proxy.breaker")
 

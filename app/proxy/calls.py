@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 
 from app.auth.principal import Principal
-from app.core.errors import StudioError, UpstreamTimeout, UpstreamUnavailable
+from app.core.errors import StudioError
 from app.observability.metrics import DownstreamError, observe_downstream, status_error
 from app.proxy.client import UpstreamError, UpstreamTimeoutError
+from app.proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from app.proxy.forwarder import FAILURE_STATUSES
 from app.proxy.headers import identity_headers
 from app.proxy.state import ServiceRuntime

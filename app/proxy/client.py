@@ -17,7 +17,7 @@ from typing import Protocol
 
 import httpcore
 
-from app.core.errors import UpstreamBusy
+from app.proxy.errors import UpstreamBusy
 from app.registry.schema import ServiceConfig
 
 # Idle keep-alive connections are dropped before common servers drop them (uvicorn: 5 s), so a

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from http import HTTPStatus
 
 import orjson
 from starlette.requests import Request
@@ -30,15 +29,9 @@ from starlette.types import Message, Receive, Scope, Send
 from app.auth import dependencies as auth_dependencies
 from app.auth.principal import Principal
 from app.core import envelope
-from app.core.errors import (
-    Forbidden,
-    PayloadTooLarge,
-    RequestTimeout,
-    StudioError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from app.core.errors import Forbidden, PayloadTooLarge, RequestTimeout, StudioError
 from app.core.logging import get_logger
+from app.core.render import render
 from app.observability.metrics import DownstreamError, observe_downstream, status_error
 from app.proxy.client import (
     Body,
@@ -47,6 +40,7 @@ from app.proxy.client import (
     UpstreamResponse,
     UpstreamTimeoutError,
 )
+from app.proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from app.proxy.headers import (
     DownstreamHeaders,
     RawHeaders,
@@ -429,20 +423,8 @@ def _normalise(raw: bytes, status: int, media: bytes, service: str) -> bytes | N
         if valid_json:
             return _OK_PREFIX + valid_json + b"}"
         return envelope.dumps(envelope.ok(decoded))
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    message = f"Service {service!r} answered {status} {phrase}"
-    if valid_json:
-        return (
-            b'{"success":false,"message":'
-            + orjson.dumps(message)
-            + b',"error":{"code":"DOWNSTREAM_ERROR","details":'
-            + valid_json
-            + b'},"result":null}'
-        )
-    return envelope.dumps(envelope.failure("DOWNSTREAM_ERROR", message, decoded))
+    message = f"Service {service!r} answered {status} {envelope.reason(status)}"
+    return render(status, "DOWNSTREAM_ERROR", message, decoded).body
 
 
 async def _stream(
@@ -474,17 +456,3 @@ async def _stream(
         return
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     watch.stop()
-
-
-async def render_error(scope: Scope, send: Send, exc: StudioError) -> None:
-    """Send `exc` as the error envelope (the proxy is not behind FastAPI's handlers)."""
-    if exc.status_code >= 500:
-        log.warning("request failed", code=exc.code, reason=exc.detail_message)
-    scope[envelope.FINAL_BODY] = True
-    body = envelope.dumps(envelope.failure(exc.code, exc.detail_message, exc.details))
-    headers = [_JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode())]
-    headers.extend(
-        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()
-    )
-    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

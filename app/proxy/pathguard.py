@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
-from app.core.errors import InvalidPath
+from app.proxy.errors import InvalidPath
 
 # Bytes a tail may carry unencoded: visible ASCII except `\`, `#` and `?`. Controls, spaces and
 # raw non-ASCII are refused rather than re-encoded: well-behaved clients percent-encode them.

@@ -16,8 +16,10 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
-from app.core.errors import ServiceNotFound, StudioError
+from app.core.errors import StudioError
+from app.core.render import send_error
 from app.proxy import forwarder
+from app.proxy.errors import ServiceNotFound
 from app.proxy.state import STATE_KEY, ProxyState, ServiceRuntime
 
 _SERVICE = "studio.proxy.service"
@@ -79,7 +81,7 @@ class ProxyRoute(BaseRoute):
                 raise ServiceNotFound(details={"service": scope.get(_NAME)})
             await forwarder.forward(scope["state"][STATE_KEY], service, scope, receive, send)
         except StudioError as exc:
-            await forwarder.render_error(scope, send, exc)
+            await send_error(scope, send, exc)
         except forwarder.ClientGone:
             return
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import get_args
 from urllib.parse import quote
 
-from app.core.errors import MethodNotAllowed, RouteNotFound
+from app.core.errors import MethodNotAllowed
+from app.proxy.errors import RouteNotFound
 from app.proxy.pathguard import normal_form
 from app.registry.schema import Method, Quota, RouteConfig, ServiceConfig
 

@@ -12,13 +12,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from app.core.errors import CredentialsUnavailable, RateLimited
 from app.core.logging import get_logger
 from app.credentials.base import BasicCredentials, CredentialProvider
+from app.credentials.errors import CredentialsUnavailable
 from app.proxy.aiohttp_client import AiohttpUpstreamClient
 from app.proxy.breaker import BreakerState, CircuitBreaker
 from app.proxy.client import ClientFactory, HttpcoreUpstreamClient, UpstreamClient
 from app.proxy.routing import CompiledRoutes
+from app.ratelimit.errors import RateLimited
 from app.registry.schema import RegistryConfig, ServiceConfig
 
 log = get_logger("studio.proxy")

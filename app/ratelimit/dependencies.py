@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from app.core.errors import RateLimited
 from app.observability.metrics import observe_rate_limited
 from app.ratelimit import keys
+from app.ratelimit.errors import RateLimited
 from app.ratelimit.service import Decision, RateLimiter, strictest
 
 RESPONSE_HEADERS = "response_headers"  # request.state key merged into the response

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from app.auth import tokens as tokens_module
+from app.auth.errors import TokenExpired, TokenInvalid
 from app.auth.tokens import TokenService
 from app.core.config import Settings
-from app.core.errors import TokenExpired, TokenInvalid
 
 SECRET = "token-cache-secret-" + "x" * 40
 

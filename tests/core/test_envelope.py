@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from app.core import envelope, handlers
-from app.core.errors import RateLimited
 from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
+from app.ratelimit.errors import RateLimited
 from tests.support import live_server
 
 KEYS = {"success", "message", "error", "result"}

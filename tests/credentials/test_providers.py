@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from app.core.config import Settings
-from app.core.errors import CredentialsUnavailable
 from app.credentials.base import BasicCredentials, CredentialProvider
 from app.credentials.env import EnvCredentialProvider
+from app.credentials.errors import CredentialsUnavailable
 from app.credentials.factory import build_providers
 from app.credentials.none import NoCredentialProvider
 from app.credentials.ssm import SSMCredentialProvider

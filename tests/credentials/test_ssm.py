@@ -14,9 +14,9 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from app.core.errors import CredentialsUnavailable
 from app.credentials import ssm
 from app.credentials.base import BasicCredentials
+from app.credentials.errors import CredentialsUnavailable
 from app.credentials.ssm import SSMCredentialProvider, reset_shared_ssm_clients, shared_ssm_client
 
 REGION = "eu-west-1"

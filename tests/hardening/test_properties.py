@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core.envelope import ENVELOPE_KEYS, dumps, is_envelope, wrap
-from app.core.errors import InvalidPath
+from app.proxy.errors import InvalidPath
 from app.proxy.pathguard import validate_tail
 
 json_values = st.recursive(

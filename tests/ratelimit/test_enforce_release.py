@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 from starlette.requests import Request
 
-from app.core.errors import RateLimited
 from app.ratelimit.dependencies import enforce
+from app.ratelimit.errors import RateLimited
 from app.ratelimit.service import RateLimiter
 from tests.conftest import RUN_ID
 
