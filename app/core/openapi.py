@@ -1,28 +1,29 @@
-"""OpenAPI: documented error responses, tags, the proxied routes of the registry.
+"""OpenAPI: documented error responses, tags, and the hook domains extend the schema with.
 
 Routes declare their errors with `error_responses(401, 403, ...)`: each status is documented
 with the `ErrorEnvelope` schema, the codes Studio can answer with it (one example per code,
-taken from `app/core/errors.py`) and its headers. The schema generator then replaces FastAPI's
-own 422 body with the envelope and adds one operation per proxied route of the registry.
+taken from the `StudioError` classes) and its headers. The schema generator then replaces
+FastAPI's own 422 body with the envelope and runs each `SchemaExtension` given to `install`
+(the proxy documents its routes that way, `app/proxy/openapi.py`).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from app.core import envelope
-from app.core.envelope import Envelope, ErrorEnvelope
+from app.core.envelope import ErrorEnvelope
 from app.core.errors import InternalError, StudioError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from app.registry.schema import RegistryConfig, ServiceConfig
+# Adds to a generated schema: `(schema, components)`, `components` being its `schemas` map.
+SchemaExtension = Callable[[dict[str, Any], dict[str, Any]], None]
 
 REF = "#/components/schemas/{model}"
 SECURITY: list[dict[str, list[str]]] = [{"Bearer": []}, {"SessionCookie": []}]
@@ -82,7 +83,7 @@ def codes_by_status() -> dict[int, list[tuple[str, str]]]:
     return {status: sorted(codes.items()) for status, codes in sorted(found.items())}
 
 
-def _phrase(status: int) -> str:
+def phrase(status: int) -> str:
     return HTTPStatus(status).phrase
 
 
@@ -91,7 +92,7 @@ def error_response(status: int, codes: list[tuple[str, str]] | None = None) -> d
     codes = codes if codes is not None else codes_by_status().get(status, [])
     listed = ", ".join(f"`{code}`" for code, _ in codes) or "see `error.code`"
     return {
-        "description": f"{_phrase(status)}: {listed}",
+        "description": f"{phrase(status)}: {listed}",
         "headers": dict(HEADERS.get(status, {})),
         "content": {
             "application/json": {
@@ -120,9 +121,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return documented
 
 
-def install(
-    app: FastAPI, api_prefix: str, registry: RegistryConfig | None, session_cookie: str
-) -> None:
+def install(app: FastAPI, session_cookie: str, extensions: Sequence[SchemaExtension] = ()) -> None:
     """Make `app.openapi()` produce Studio's schema (also when `/openapi.json` is not served).
 
     `session_cookie` is the cookie's name in this stage (`__Host-` prefixed outside dev)."""
@@ -133,22 +132,22 @@ def install(
             return app.openapi_schema
         schema = generate()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        _add_model(components, ErrorEnvelope)
+        add_model(components, ErrorEnvelope)
         _envelope_validation_errors(schema)
         _complete_error_examples(schema)
         _rename_envelopes(schema)
         schemes = schema["components"].get("securitySchemes", {})
         if "SessionCookie" in schemes:
             schemes["SessionCookie"]["name"] = session_cookie
-        if registry is not None:
-            _add_proxy(schema, components, api_prefix, registry)
+        for extend in extensions:
+            extend(schema, components)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _add_model(components: dict[str, Any], model: type[BaseModel]) -> str:
+def add_model(components: dict[str, Any], model: type[BaseModel]) -> str:
     js = model.model_json_schema(ref_template=REF, mode="serialization")
     for name, definition in js.pop("$defs", {}).items():
         components.setdefault(name, definition)
@@ -212,131 +211,3 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> None:
     elif isinstance(node, list):
         for value in node:
             _rewrite_refs(value, renames)
-
-
-PROXY_ERRORS = (400, 401, 403, 404, 408, 413, 429, 502, 503, 504)
-PROXY_ERROR_CODES: dict[int, list[str]] = {
-    400: ["INVALID_PATH"],
-    401: ["UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_INVALID", "SESSION_REVOKED"],
-    403: ["FORBIDDEN", "CSRF_FAILED"],
-    404: ["ROUTE_NOT_FOUND", "SERVICE_NOT_FOUND"],
-    408: ["REQUEST_TIMEOUT"],
-    413: ["PAYLOAD_TOO_LARGE"],
-    429: ["RATE_LIMITED"],
-    502: ["UPSTREAM_UNAVAILABLE"],
-    503: ["CIRCUIT_OPEN", "UPSTREAM_BUSY", "CREDENTIALS_UNAVAILABLE", "DEPENDENCY_UNAVAILABLE"],
-    504: ["UPSTREAM_TIMEOUT"],
-}
-WRITE_METHODS = ("post", "put", "patch")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _proxy_errors() -> dict[str, Any]:
-    known = codes_by_status()
-    responses: dict[str, Any] = {}
-    for status in PROXY_ERRORS:
-        messages = dict(known.get(status, []))
-        codes = [(c, messages.get(c, _phrase(status))) for c in PROXY_ERROR_CODES[status]]
-        responses[str(status)] = error_response(status, codes)
-    responses["default"] = {
-        "description": "A downstream error: its status, code `DOWNSTREAM_ERROR`, its body in "
-        "`error.details`",
-        "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorEnvelope")}}},
-    }
-    return responses
-
-
-def _add_proxy(
-    schema: dict[str, Any], components: dict[str, Any], prefix: str, registry: RegistryConfig
-) -> None:
-    """One operation per explicit route, one path per wildcard service (`{path}` is the rest)."""
-    any_envelope = _add_model(components, Envelope[Any])
-    errors = _proxy_errors()
-    paths: dict[str, Any] = schema.setdefault("paths", {})
-    tags: list[dict[str, Any]] = schema.setdefault("tags", [])
-    for name, service in sorted(registry.services.items()):
-        tags.append({"name": name, "description": _service_text(name, service)})
-        if service.mode == "explicit":
-            for route in service.routes:
-                method = route.method.lower()
-                path = f"{prefix}/{name}{route.path}"
-                params = [_path_param(p) for p in _PLACEHOLDER.findall(route.path)]
-                permission = route.permission or service.permission_for(route.method)
-                operation = _proxy_operation(
-                    name, method, route.path, permission, route.envelope, any_envelope, errors
-                )
-                if params:
-                    operation["parameters"] = params
-                paths.setdefault(path, {})[method] = operation
-        else:
-            item: dict[str, Any] = {
-                "parameters": [
-                    _path_param("path", "The downstream path; it may contain `/`"),
-                ]
-            }
-            for method in ("get", "post", "put", "patch", "delete"):
-                permission = service.permission_for(method.upper())
-                item[method] = _proxy_operation(
-                    name, method, "/{path}", permission, True, any_envelope, errors, stream=True
-                )
-            paths[f"{prefix}/{name}/{{path}}"] = item
-
-
-def _service_text(name: str, service: ServiceConfig) -> str:
-    head = service.description or f"The {name} service"
-    if service.mode == "explicit":
-        return f"{head}, proxied: only the routes listed here are forwarded."
-    return f"{head}, proxied: any path under `/{name}/` is forwarded (SSE and files stream)."
-
-
-def _path_param(name: str, description: str | None = None) -> dict[str, Any]:
-    param: dict[str, Any] = {"name": name, "in": "path", "required": True}
-    param["schema"] = {"type": "string"}
-    if description:
-        param["description"] = description
-    return param
-
-
-def _proxy_operation(
-    service: str,
-    method: str,
-    path: str,
-    permission: str,
-    enveloped: bool,
-    any_envelope: str,
-    errors: dict[str, Any],
-    *,
-    stream: bool = False,
-) -> dict[str, Any]:
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") or "root"
-    content: dict[str, Any] = {
-        "application/json": {"schema": {"$ref": any_envelope} if enveloped else {}}
-    }
-    if stream:
-        content["text/event-stream"] = {"schema": {"type": "string"}}
-        content["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
-    body = (
-        "The downstream JSON in the envelope's `result` (an envelope from the downstream is "
-        "passed as is)"
-        if enveloped
-        else "The downstream JSON, raw (no envelope)"
-    )
-    operation: dict[str, Any] = {
-        "tags": [service],
-        "summary": f"{method.upper()} {path}",
-        "description": f"Proxied to {service}. Requires `{permission}`.",
-        "operationId": f"proxy_{service}_{method}_{slug}",
-        "security": SECURITY,
-        "x-permission": permission,
-        "responses": {"200": {"description": body, "content": content}, **errors},
-    }
-    if method in WRITE_METHODS:
-        operation["requestBody"] = {
-            "required": False,
-            "content": {
-                "application/json": {"schema": {}},
-                "multipart/form-data": {"schema": {}},
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
-    return operation
