@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app.audit.router import router as audit_router
-from app.auth.dependencies import oauth2_scheme
+from app.admin.audit import router as audit_router
+from app.admin.router import router as admin_router
 from app.auth.router import router as auth_router
 from app.core.config import Settings
 from app.core.openapi import error_responses
 from app.dashboard.router import router as dashboard_router
 from app.discovery.router import router as discovery_router
 from app.health.router import live_router, ready_router
+from app.identity.dependencies import oauth2_scheme
 from app.observability.metrics import label_routes
 from app.observability.router import router as metrics_router
 from app.proxy.router import include_proxy
-from app.rbac.router import router as admin_router
 
 # The errors every route of a router can answer (routes add their own, e.g. 409 or 429).
 SIGNED_IN = error_responses(401, 503)  # no or bad credentials; session store unreachable

@@ -7,7 +7,7 @@ import asyncio
 
 from app.audit import service
 from app.audit.service import Action, AuditContext
-from app.cli import command, load_settings
+from app.core.commands import command, load_settings
 from app.core.db import create_engine, create_sessionmaker
 
 

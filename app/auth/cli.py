@@ -16,7 +16,7 @@ from app.audit.service import Action, AuditContext
 from app.auth import passwords
 from app.auth.models import User
 from app.auth.schemas import Email, Password
-from app.cli import command, load_settings
+from app.core.commands import command, load_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.rbac import service as rbac
 

@@ -28,8 +28,9 @@ from starlette.requests import Request
 
 from app.auth.errors import CsrfFailed
 from app.core.config import Settings
+from app.identity import dependencies as identity
 
-SESSION_COOKIE = "studio_session"
+SESSION_COOKIE = identity.SESSION_COOKIE  # documented by the identity leaf
 CSRF_COOKIE = "studio_csrf"
 HOST_PREFIX = "__Host-"  # Secure, Path=/ and no Domain: a sibling host cannot plant it
 CSRF_HEADER = "x-csrf-token"

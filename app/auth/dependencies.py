@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Depends, Request
-from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
+from fastapi import Request
 
 from app.audit.service import AuditContext
 from app.auth import cookies, service, sessions
 from app.auth.cookies import CookiePolicy
 from app.auth.errors import SessionRevoked, TokenInvalid
-from app.auth.principal import Principal
 from app.auth.reconcile import Reconciler
 from app.auth.service import AuthContext
 from app.auth.session_cache import SessionCache
@@ -20,6 +18,8 @@ from app.auth.sessions import SessionStore
 from app.auth.tokens import TokenService
 from app.core.config import Settings
 from app.core.errors import Unauthorized
+from app.identity.dependencies import IDENTIFY
+from app.identity.principal import Principal
 from app.ratelimit.service import RateLimiter
 
 
@@ -46,6 +46,7 @@ def build_auth_state(settings: Settings, redis: Any, listener: Any = None) -> di
         "auth": AuthContext(tokens=tokens, sessions=store, reconciler=reconciler),
         "cookie_policy": CookiePolicy.from_settings(settings),
         "rate_limiter": RateLimiter(redis, settings.redis_key_prefix),
+        IDENTIFY: authenticate,
     }
 
 
@@ -140,39 +141,6 @@ async def _renew(request: Request, user_id: str, sid: str) -> None:
         await service.refresh_cookie_session(
             db, state.auth, AuditContext.from_request(request), user_id, sid
         )
-
-
-# Declared for OpenAPI (Swagger's Authorize button and the cookie session); the credentials
-# are read by `authenticate`.
-oauth2_scheme = OAuth2PasswordBearer(
-    tokenUrl="auth/token",
-    scheme_name="Bearer",
-    description="`Authorization: Bearer <access token>` from `POST /auth/login` (mode bearer). "
-    "It wins over the session cookie when both are sent.",
-    auto_error=False,
-)
-session_cookie_scheme = APIKeyCookie(
-    name=cookies.SESSION_COOKIE,
-    scheme_name="SessionCookie",
-    description="The HttpOnly session cookie set by `POST /auth/login` with "
-    '`{"mode": "cookie"}` (`__Host-studio_session` outside dev). State-changing requests '
-    "(POST, PUT, PATCH, DELETE) also need `X-CSRF-Token` equal to the `studio_csrf` cookie "
-    "and an allowed `Origin`, else 403 `CSRF_FAILED`.",
-    auto_error=False,
-)
-
-
-async def current_principal(
-    request: Request,
-    _: Annotated[str | None, Depends(oauth2_scheme)] = None,
-    __: Annotated[str | None, Depends(session_cookie_scheme)] = None,
-) -> Principal:
-    return await authenticate(request)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-# For a route that calls `authenticate` itself: documents both ways to sign in.
-CREDENTIALS = [Depends(oauth2_scheme), Depends(session_cookie_scheme)]
 
 
 def tokens_of(request: Request) -> TokenService:

@@ -12,12 +12,7 @@ from starlette.responses import Response
 from app.audit.service import AuditContext
 from app.auth import service
 from app.auth.cookies import CookieGrant, CookiePolicy
-from app.auth.dependencies import (
-    CREDENTIALS,
-    CurrentPrincipal,
-    authenticate,
-    bearer_token,
-)
+from app.auth.dependencies import authenticate, bearer_token
 from app.auth.errors import InvalidCredentials
 from app.auth.schemas import (
     CookieSession,
@@ -39,6 +34,7 @@ from app.core.db import DbSession
 from app.core.envelope import Envelope, RawJSONResponse
 from app.core.errors import NotFound, StudioError, Unauthorized
 from app.core.openapi import error_responses
+from app.identity.dependencies import CREDENTIALS, CurrentPrincipal
 from app.ratelimit.dependencies import client_key, enforce
 
 router = APIRouter(prefix="/auth", tags=["auth"])

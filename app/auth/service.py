@@ -26,13 +26,13 @@ from app.auth.errors import (
     TokenReused,
 )
 from app.auth.models import User
-from app.auth.principal import Principal
 from app.auth.reconcile import Reconciler
 from app.auth.schemas import TokenPair, UserRead
 from app.auth.sessions import Grants, SessionStore
 from app.auth.tokens import TokenService
 from app.core.logging import get_logger
 from app.core.types import utcnow
+from app.identity.principal import Principal
 from app.rbac import service as rbac
 
 log = get_logger("studio.auth")

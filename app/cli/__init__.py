@@ -5,28 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
-from typing import Any
 
-from app.core.config import Settings, get_settings, settings_or_exit
-
-Command = Callable[[argparse.Namespace], int]
-COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
-
-
-def command(
-    name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] | None = None
-) -> Callable[[Command], Command]:
-    def register(fn: Command) -> Command:
-        COMMANDS[name] = (fn, args or (lambda _: None), help_text)
-        return fn
-
-    return register
-
-
-def load_settings() -> Settings:
-    """Settings, or a readable message and exit code 2 when they are invalid."""
-    return settings_or_exit()
+from app.core.commands import COMMANDS, CONFIG_CHECKS, command, load_settings
+from app.core.config import get_settings
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -40,8 +21,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 def serve(ns: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.core.server import HTTP_PROTOCOL
     from app.observability import multiprocess
+    from app.runtime.protocol import http_protocol
 
     settings = load_settings()
     workers = ns.workers or settings.workers
@@ -55,7 +36,7 @@ def serve(ns: argparse.Namespace) -> int:
         port=ns.port or settings.app_port,
         workers=workers,
         loop="uvloop",
-        http=HTTP_PROTOCOL,  # httptools, one write per small response
+        http=http_protocol(settings.runtime_corked_writes),  # httptools, corked or not
         lifespan="on",
         proxy_headers=False,  # Studio reads forwarded headers itself, from TRUSTED_PROXIES only
         server_header=False,
@@ -108,10 +89,6 @@ def check_config(ns: argparse.Namespace) -> int:
     return 0
 
 
-# Domains append validators here (each raises SystemExit with a message on a problem).
-CONFIG_CHECKS: list[Callable[[Settings], Any]] = []
-
-
 @command("hint", "print how to get started locally")
 def hint(_: argparse.Namespace) -> int:
     settings = load_settings()
@@ -157,7 +134,7 @@ def _load_domain_commands() -> None:
 DOMAIN_COMMANDS: tuple[str, ...] = (
     "app.auth.cli",
     "app.audit.cli",
-    "app.registry.cli",
-    "app.core.openapi_cli",
+    "app.cli.registry",
+    "app.cli.openapi",
     "app.cli.config_reference",
 )

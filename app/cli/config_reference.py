@@ -18,8 +18,8 @@ import annotated_types
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from app.cli import command
 from app.core import config
+from app.core.commands import command
 from app.core.config import Settings
 
 OUTPUT = Path("docs/CONFIGURATION.md")

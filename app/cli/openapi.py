@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli import command, load_settings
+from app.core.commands import command, load_settings
 
 
 def _args(p: argparse.ArgumentParser) -> None:

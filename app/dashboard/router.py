@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from app.auth.principal import Principal
 from app.core import envelope
 from app.core.envelope import Envelope
 from app.dashboard import service
-from app.rbac.dependencies import require
+from app.identity.dependencies import require
+from app.identity.principal import Principal
 
 router = APIRouter(tags=["dashboard"])
 

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from app.auth.principal import Principal
 from app.core.envelope import is_envelope
 from app.core.logging import get_logger
+from app.identity.principal import Principal
 from app.proxy.calls import error_code, get_json
 from app.proxy.state import ProxyState
 from app.registry.schema import DashboardConfig, DashboardSource

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from app.auth.dependencies import CurrentPrincipal
-from app.auth.principal import Principal
 from app.core import envelope
 from app.core.envelope import Envelope
 from app.discovery.checker import HealthChecker, ServiceHealth
+from app.identity.dependencies import CurrentPrincipal
+from app.identity.principal import Principal
 from app.proxy.errors import ServiceNotFound
 from app.proxy.state import ProxyState, ServiceRuntime
 

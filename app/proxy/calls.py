@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from app.auth.principal import Principal
 from app.core.errors import StudioError
+from app.identity.principal import Principal
 from app.observability.metrics import DownstreamError, observe_downstream, status_error
 from app.proxy.client import UpstreamError, UpstreamTimeoutError
 from app.proxy.errors import UpstreamTimeout, UpstreamUnavailable

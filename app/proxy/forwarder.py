@@ -26,12 +26,11 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from app.auth import dependencies as auth_dependencies
-from app.auth.principal import Principal
 from app.core import envelope
-from app.core.errors import Forbidden, PayloadTooLarge, RequestTimeout, StudioError
+from app.core.errors import PayloadTooLarge, RequestTimeout, StudioError
 from app.core.logging import get_logger
 from app.core.render import render
+from app.identity.dependencies import authorize, identify
 from app.observability.metrics import DownstreamError, observe_downstream, status_error
 from app.proxy.client import (
     Body,
@@ -71,11 +70,6 @@ _OK_PREFIX = envelope.dumps(envelope.ok(None))[: -len(b"null}")]
 
 class ClientGone(Exception):
     """The client disconnected while its request body was being read."""
-
-
-async def authenticate(request: Request) -> Principal:
-    """The caller behind the access token (tests replace this lookup)."""
-    return await auth_dependencies.authenticate(request)
 
 
 class RequestBody:
@@ -179,12 +173,11 @@ async def forward(
 ) -> None:
     """Check, forward and answer one request; raises `StudioError` only before answering."""
     request = Request(scope, receive)
-    principal = await authenticate(request)
+    principal = await identify(request)
     method: str = scope["method"]
     tail = validate_tail(split_tail(_raw_path(scope), service.raw_prefix))
     rule = service.routes.match(method, tail)
-    if not principal.can(rule.permission):
-        raise Forbidden(details={"permission": rule.permission})
+    authorize(principal, rule.permission)
     if rule.quota is not None and proxy.quotas_enabled:
         quota = rule.quota
         await enforce(request, [(rule.bucket, principal.user_id, quota.limit, quota.window)])

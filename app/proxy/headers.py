@@ -19,9 +19,9 @@ from uuid import uuid4
 
 from starlette.types import Scope
 
-from app.auth.principal import Principal
 from app.core.errors import BadRequest
 from app.core.network import PUBLIC_ORIGIN, PublicOrigin
+from app.identity.principal import Principal
 
 RawHeaders = list[tuple[bytes, bytes]]
 

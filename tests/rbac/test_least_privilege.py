@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
-from app.rbac.permissions import uncovered
+from app.identity.permissions import uncovered
 from tests.rbac.conftest import Account
 
 API = "/api/v1"

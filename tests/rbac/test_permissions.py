@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.rbac.permissions import grants
+from app.identity.permissions import grants
 
 name = st.from_regex(r"[a-z]{1,8}:[a-z]{1,8}", fullmatch=True)
 

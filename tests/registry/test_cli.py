@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from app import cli
+from app.cli.registry import check_registry
 from app.core.config import get_settings
-from app.registry.cli import check_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 URLS = {

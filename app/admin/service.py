@@ -9,18 +9,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin.schemas import RoleCreate, RoleRead, RoleUpdate, UserUpdate
 from app.audit import service as audit
 from app.audit.service import Action, AuditContext
 from app.auth import accounts
 from app.auth.models import User
-from app.auth.principal import Principal
 from app.auth.service import AuthContext, get_user
 from app.auth.sessions import Grants
 from app.core.errors import Conflict, Forbidden, NotFound
+from app.identity.permissions import uncovered
+from app.identity.principal import Principal
 from app.rbac import service as rbac
 from app.rbac.models import Role, user_role
-from app.rbac.permissions import uncovered
-from app.rbac.schemas import RoleCreate, RoleRead, RoleUpdate, UserUpdate
 
 
 def role_read(role: Role) -> RoleRead:

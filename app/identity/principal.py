@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.rbac.permissions import grants
+from app.identity.permissions import grants
 
 
 @dataclass(frozen=True, slots=True)

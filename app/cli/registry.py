@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli import CONFIG_CHECKS, command, load_settings
+from app.core.commands import CONFIG_CHECKS, command, load_settings
 from app.core.config import Settings
 from app.credentials.factory import build_providers
 from app.registry.loader import RegistryError, load_registry

@@ -6,18 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from app.admin import service as admin
+from app.admin.schemas import RoleCreate, RoleRead, RoleUpdate, UserPage, UserUpdate
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.auth.schemas import UserRead
 from app.auth.service import user_read
 from app.core import envelope
 from app.core.db import DbSession
 from app.core.envelope import Envelope
 from app.core.params import NO_NUL
-from app.rbac import admin
+from app.identity.dependencies import require
+from app.identity.principal import Principal
 from app.rbac import service as rbac
-from app.rbac.dependencies import require
-from app.rbac.schemas import RoleCreate, RoleRead, RoleUpdate, UserPage, UserUpdate
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 UsersAdmin = Annotated[Principal, Depends(require("admin:users"))]

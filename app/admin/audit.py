@@ -13,7 +13,7 @@ from app.core import envelope
 from app.core.db import DbSession
 from app.core.envelope import Envelope
 from app.core.params import NO_NUL
-from app.rbac.dependencies import require
+from app.identity.dependencies import require
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
