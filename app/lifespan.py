@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -17,6 +16,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.logging import get_logger
 from app.core.redis import close_redis, create_redis
 from app.observability import tracing
+from app.runtime import gc as runtime_gc
 
 log = get_logger("studio.lifespan")
 
@@ -53,15 +53,9 @@ def build_lifespan(settings: Settings) -> Any:
                     embedded=settings.embedded,
                     database=engine.dialect.name,
                 )
-                # Everything built so far lives as long as the process: move it out of the
-                # cyclic GC's reach, so full collections under load no longer walk it (they
-                # were the p99: ~100 ms pauses, BENCHMARKS.md). Undone at shutdown.
-                gc.collect()
-                gc.freeze()
-                try:
+                # Everything built so far lives as long as the process (RUNTIME_GC_FREEZE).
+                with runtime_gc.frozen(settings.runtime_gc_freeze):
                     yield state
-                finally:
-                    gc.unfreeze()
             untrace()
         finally:
             if listener is not redis:

@@ -6,8 +6,6 @@ import sys
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import routers
 from app.auth.cookies import CookiePolicy
@@ -21,9 +19,12 @@ from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
 from app.lifespan import build_lifespan
 from app.observability import tracing
 from app.observability.metrics import MetricsMiddleware
-from app.proxy.router import ProxyRoute
+from app.proxy import openapi as proxy_openapi
 from app.registry.loader import RegistryError, load_registry
 from app.registry.schema import RegistryConfig
+from app.runtime.lane import StudioApp
+
+__all__ = ["StudioApp", "create_app", "proxied_prefixes"]  # StudioApp: for the tests
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -31,50 +32,6 @@ OPENAPI_PATH = "/openapi.json"
 def proxied_prefixes(settings: Settings, registry: RegistryConfig) -> tuple[str, ...]:
     """Paths whose bodies the forwarder limits per service (they stream, often large)."""
     return tuple(f"{settings.api_prefix}/{name}/" for name in registry.services)
-
-
-class StudioApp(FastAPI):
-    """FastAPI with a fast lane for proxied requests.
-
-    A request for a registry service goes through Studio's own middleware (built from the same
-    list as for every other request: request id, access log, metrics, security headers, CORS,
-    limits; not the envelope safety net, which never touches a proxied body) straight to the
-    proxy route. It skips what only Studio's own routes
-    need: Starlette's error and exception layers (the request-context middleware already turns
-    a crash into the 500 envelope, and the proxy renders its own errors), FastAPI's telemetry
-    and body-limit layers, the dependency exit stack and route matching. Measured in
-    BENCHMARKS.md; every other request, and every request of a traced app, takes the full stack.
-    """
-
-    _proxy_route: ProxyRoute | None = None
-    _lane: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._proxy_route
-        if route is not None and scope["type"] == "http":
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                scope["app"] = self
-                scope.update(child)
-                await (self._lane or self._build_lane())(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-    def enable_proxy_lane(self) -> None:
-        """Use the fast proxy route placed first by `include_proxy` (none: no lane)."""
-        first = self.router.routes[0] if self.router.routes else None
-        if isinstance(first, ProxyRoute) and first.shadowed is not None:
-            self._proxy_route = first
-
-    def _build_lane(self) -> ASGIApp:
-        assert self._proxy_route is not None
-        lane: ASGIApp = self._proxy_route.handle
-        for cls, args, kwargs in reversed(self.user_middleware):
-            if cls is EnvelopeMiddleware:
-                continue  # the proxy marks every body it sends final: this layer would only relay
-            lane = cls(lane, *args, **kwargs)
-        self._lane = lane
-        return lane
 
 
 def create_app(settings: Settings | None = None, tracer_provider: Any = None) -> FastAPI:
@@ -103,7 +60,9 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
     routers.include(app, settings)
     # `studio openapi` works in any stage.
     openapi.install(
-        app, settings.api_prefix, registry, CookiePolicy.from_settings(settings).session_name
+        app,
+        CookiePolicy.from_settings(settings).session_name,
+        extensions=[proxy_openapi.documenter(settings.api_prefix, registry)],
     )
     # Added inner first: RequestContext wraps all but the security headers, so every response
     # gets its id.
@@ -117,7 +76,6 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
     if settings.cors_allow_origins:
         app.add_middleware(cors_middleware, settings=settings)
     app.add_middleware(MetricsMiddleware)
-    tracing.instrument_app(app, tracer_provider)  # inside the request context: ids in spans
     app.add_middleware(
         RequestContextMiddleware,
         trusted_proxies=settings.trusted_networks,
@@ -129,8 +87,11 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         hsts_max_age=settings.security_hsts_max_age,
         trust_forwarded_proto=bool(settings.trusted_proxies),
     )
-    if getattr(app.state, "tracer_provider", None) is None:
-        app.enable_proxy_lane()  # traced apps keep the full stack: the tracer wraps it whole
+    # Tracing wraps the whole stack, and the fast lane branches off inside it: a proxied
+    # request has the same server span with the lane on or off.
+    tracing.instrument_app(app, tracer_provider)
+    if settings.runtime_fast_lane:
+        app.enable_proxy_lane()
     return app
 
 

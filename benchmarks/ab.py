@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from app.core.server import HTTP_PROTOCOL
+from app.runtime.protocol import HTTP_PROTOCOL
 from benchmarks.login_storm import API, SECRET, backend, free_port
 from benchmarks.run import (
     JSON_BODY,

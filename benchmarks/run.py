@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import orjson
 
-from app.core.server import HTTP_PROTOCOL
+from app.runtime.protocol import HTTP_PROTOCOL
 from benchmarks.login_storm import (
     API,
     EMAIL,
@@ -246,6 +246,17 @@ def count_to(url: str, total: int, served: int, headers: list[str]) -> int:
     return served
 
 
+# Where a tree from before app/runtime/ has the corked protocol (`--studio-root`, `ab --before`).
+OLD_HTTP_PROTOCOL = "app.core.server:CorkedHttpToolsProtocol"
+
+
+def protocol_for(root: Path, http: str) -> str:
+    """`http` as the tree at `root` names it."""
+    if http == HTTP_PROTOCOL and not (root / "app" / "runtime" / "protocol.py").exists():
+        return OLD_HTTP_PROTOCOL
+    return http
+
+
 @contextlib.contextmanager
 def studio(
     procs: Processes,
@@ -259,7 +270,7 @@ def studio(
     log = tmp / f"studio-{workers}w-{port}.log"
     command = [
         PY, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--loop", "uvloop", "--http", http,
+        "--workers", str(workers), "--loop", "uvloop", "--http", protocol_for(root, http),
         "--no-access-log", "--log-level", "warning", "--no-server-header",
         "--no-proxy-headers",  # as `studio serve` runs it: TRUSTED_PROXIES decides instead
     ]  # fmt: skip

@@ -203,6 +203,20 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(90, ge=1)
     """Days of audit rows kept by `studio audit purge`."""
 
+    # Runtime
+    runtime_corked_writes: bool = True
+    """`studio serve` joins a connection's writes of one event-loop step, so a small answer
+    leaves in one write; `false`: uvicorn's own httptools protocol.
+    """
+    runtime_fast_lane: bool = True
+    """Proxied requests go through Studio's middleware straight to the proxy, past FastAPI's
+    inner layers and route matching; `false`: FastAPI's full stack for every request.
+    """
+    runtime_gc_freeze: bool = True
+    """Move what start-up built out of the cyclic GC's reach (`gc.freeze`), which takes the
+    long full collections out of the p99; `false`: the GC walks everything.
+    """
+
     @field_validator("cors_allow_origins", "trusted_proxies", "metrics_allow_cidrs", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -13,7 +13,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
-from app.core.server import (
+from app.runtime.protocol import (
     DIRECT_WRITE_BYTES,
     HTTP_PROTOCOL,
     CorkedHttpToolsProtocol,

@@ -9,6 +9,9 @@ step, is one write; a stream whose next chunk comes later (SSE) still has its he
 one loop step after the app sent it. A complete answer also waits for the end of the step
 rather than leaving at once: the writes of every request the step finished then go out
 together, which measured 10-15 % more requests per second at c=64 (BENCHMARKS.md).
+
+`RUNTIME_CORKED_WRITES=false` serves with uvicorn's own httptools protocol instead. It
+subclasses a private class of uvicorn: pyproject.toml bounds uvicorn to the tested series.
 """
 
 from __future__ import annotations
@@ -18,11 +21,17 @@ from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# `studio serve` and the benchmarks pass this to uvicorn's `http` option.
-HTTP_PROTOCOL = "app.core.server:CorkedHttpToolsProtocol"
+# `studio serve` and the benchmarks pass one of these to uvicorn's `http` option.
+HTTP_PROTOCOL = "app.runtime.protocol:CorkedHttpToolsProtocol"
+STOCK_PROTOCOL = "httptools"
 
 # Larger writes go out as they are: joining would copy them, and they fill segments anyway.
 DIRECT_WRITE_BYTES = 64 * 1024
+
+
+def http_protocol(corked: bool) -> str:
+    """uvicorn's `http` option: the corked protocol, or uvicorn's own when corking is off."""
+    return HTTP_PROTOCOL if corked else STOCK_PROTOCOL
 
 
 class CorkedTransport(asyncio.Transport):
