@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -26,24 +26,37 @@ class StateApp:
 
 
 def free_port() -> int:
+    """A port free right now. Racy (another process may take it before it is bound): only for a
+    port that must be known before the process that binds it starts, or one nobody listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections while the context lasts: bound, never listening,
+    so no other server can take it meanwhile (a downstream that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
 @contextlib.asynccontextmanager
-async def live_server(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn on loopback inside the test's event loop."""
-    port = port or free_port()
+async def live_server(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on loopback inside the test's event loop; yields its base
+    URL. The default port 0 lets the kernel pick the port as it binds: no race for it."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        bound = int(server.servers[0].sockets[0].getsockname()[1])
+        yield f"http://127.0.0.1:{bound}"
     finally:
         server.should_exit = True
         await task

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, ExitStack
 from typing import Any
 
 import httpx
@@ -13,7 +13,7 @@ import pytest
 from app.core.config import Settings
 from app.main import create_app
 from tests.fakes.server import FakeService, make_service
-from tests.support import StateApp, free_port, live_server
+from tests.support import StateApp, live_server, refusing_port
 
 USER, PASSWORD = "svc", "svc-password"
 NAMES = ("nexus", "zen", "agents", "ingestion")
@@ -41,19 +41,24 @@ def gateway(
     make_settings: Callable[..., Settings],
     downstreams: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[..., Any]:
+) -> Iterator[Callable[..., Any]]:
     """`async with gateway(down=("ingestion",), **settings) as (client, state)`."""
+    held = ExitStack()  # the ports of the services that are down, refusing until the test ends
 
     def build(down: tuple[str, ...] = (), tracer_provider: Any = None, **overrides: Any) -> Any:
         for name in NAMES:
-            url = f"http://127.0.0.1:{free_port()}" if name in down else downstreams[name]
+            if name in down:
+                url = f"http://127.0.0.1:{held.enter_context(refusing_port())}"
+            else:
+                url = downstreams[name]
             monkeypatch.setenv(f"{name.upper()}_URL", url)
             monkeypatch.setenv(f"{name.upper()}_SERVICE_USER", USER)
             monkeypatch.setenv(f"{name.upper()}_SERVICE_PASSWORD", PASSWORD)
         settings = make_settings(**overrides)
         return _Running(settings, tracer_provider)
 
-    return build
+    with held:
+        yield build
 
 
 class _Running:

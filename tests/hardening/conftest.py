@@ -17,7 +17,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import ROOT
 from tests.gateway.conftest import NAMES, PASSWORD, USER, downstreams, fake_services
-from tests.support import StateApp, free_port
+from tests.support import StateApp
 
 __all__ = ["downstreams", "fake_services"]
 API = "/api/v1"
@@ -61,10 +61,6 @@ def studio(
                 yield client, state
 
     return run
-
-
-def dead_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str = ACCOUNT_PASSWORD) -> Any:

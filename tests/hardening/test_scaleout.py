@@ -17,7 +17,7 @@ from tests.hardening.conftest import ACCOUNT_PASSWORD, API, assert_error, login,
 from tests.hardening.processes import fakes_process, studio_env
 from tests.harness.servers import RedisCluster
 from tests.ratelimit.test_multiprocess import studio_processes, wait_healthy
-from tests.support import free_port, wait_until
+from tests.support import free_port, refusing_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -30,8 +30,8 @@ async def test_two_instances_share_sessions_and_keep_breakers_apart(
         tmp_path,
         zen={"circuit_breaker": {"failure_threshold": 2, "open_seconds": 60}},
     )
-    with fakes_process(tmp_path) as urls:
-        urls["ZEN_URL"] = f"http://127.0.0.1:{free_port()}"  # nobody listens: zen is down
+    with fakes_process(tmp_path) as urls, refusing_port() as zen_port:
+        urls["ZEN_URL"] = f"http://127.0.0.1:{zen_port}"  # bound, never listening: zen is down
         env = studio_env(
             database_url, redis_url, f"studio-test-{RUN_ID}:scale-{uuid.uuid4().hex[:6]}:",
             tmp_path, SERVICE_OVERLAY_PATH=str(breaker), **urls,
