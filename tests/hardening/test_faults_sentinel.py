@@ -29,7 +29,7 @@ async def test_sentinel_failover_keeps_sessions_and_recovers(
     async with studio(redis_url=sentinel.url) as (client, state):
         email, headers = await user(client, state, "admin")
         assert (await client.get(f"{API}/auth/me", headers=headers)).status_code == 200
-        await asyncio.sleep(0.5)  # let the replica receive the session
+        await asyncio.to_thread(sentinel.wait_replicated)  # the replica has the session
         sentinel.master.stop()
         # Studio runs in this process: let its session cache's subscriber see the loss, as it
         # does at once in a real deployment (the cached session is then no longer served).

@@ -19,11 +19,25 @@ from pathlib import Path
 
 from tests.support import free_port
 
+# Redis and PostgreSQL take their port on the command line, so it is picked before they bind
+# it (free_port) and another process may take it meanwhile: a server whose port was picked here
+# starts again on a fresh one when it could not bind.
+START_ATTEMPTS = 5
 
-def wait_port(port: int, timeout: float = 15.0, up: bool = True) -> None:
-    """Wait until 127.0.0.1:port accepts connections (or, with up=False, refuses them)."""
+
+class PortTaken(Exception):
+    """The server exited before it listened: its port was taken meanwhile."""
+
+
+def wait_port(
+    port: int, timeout: float = 15.0, up: bool = True, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until 127.0.0.1:port accepts connections (or, with up=False, refuses them); with
+    `proc`, PortTaken as soon as that process has exited instead."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise PortTaken(f"the server on port {port} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 if up:
@@ -39,6 +53,7 @@ class RedisServer:
     """`redis-server` without persistence on a free port."""
 
     def __init__(self, port: int | None = None, *extra: str) -> None:
+        self.own_port = port is None  # picked here: may be picked again
         self.port = port or free_port()
         self.extra = extra
         self.dir = Path(tempfile.mkdtemp(prefix="studio-redis-"))
@@ -49,6 +64,19 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        for attempt in range(START_ATTEMPTS):
+            try:
+                self._start()
+                self.own_port = False  # restart() comes back on the same port
+                return self
+            except PortTaken:
+                if not self.own_port or attempt == START_ATTEMPTS - 1:
+                    raise
+                self.proc = None
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self) -> RedisServer:
         args = [
             shutil.which("redis-server") or "redis-server",
             "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -56,8 +84,33 @@ class RedisServer:
             *self.extra,
         ]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
+        self._wait_own(self.proc)
         return self
+
+    def _wait_own(self, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+        """Until `proc` itself answers on the port (another process may hold it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise PortTaken(f"redis-server on port {self.port} exited with {proc.returncode}")
+            try:
+                info = subprocess.run(
+                    ["redis-cli", "-p", str(self.port), *self._auth(), "info", "server"],
+                    capture_output=True, text=True, timeout=1, check=False,
+                ).stdout  # fmt: skip
+            except subprocess.TimeoutExpired:
+                continue  # something else holds the port and does not answer
+            if _info_int(info, "process_id") == proc.pid:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"redis-server did not answer on port {self.port} in {timeout} s")
+
+    def _auth(self) -> list[str]:
+        """redis-cli's arguments for the `--requirepass` among `extra`, if any."""
+        if "--requirepass" not in self.extra:
+            return []
+        password = self.extra[self.extra.index("--requirepass") + 1]
+        return ["--no-auth-warning", "-a", password]
 
     def stop(self) -> None:
         if self.proc is None:
@@ -181,6 +234,7 @@ class PostgresServer:
     """
 
     def __init__(self, port: int | None = None) -> None:
+        self.own_port = port is None  # picked here: may be picked again
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="studio-pg-"))
         self.data = self.dir / "data"
@@ -209,6 +263,26 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         if not self.data.exists():
             self.init()
+        for attempt in range(START_ATTEMPTS):
+            try:
+                self._start()
+                self.own_port = False  # restart() comes back on the same port
+                return self
+            except subprocess.CalledProcessError:
+                if not self.own_port or attempt == START_ATTEMPTS - 1 or self._port_free():
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _port_free(self) -> bool:
+        """True when nothing listens on the port (the failure to start was something else)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return False
+        except OSError:
+            return True
+
+    def _start(self) -> PostgresServer:
         # fsync off (the OS keeps what was written), but commits are written before they are
         # acknowledged: an immediate stop, like a crash, must not lose an acknowledged commit.
         options = (
@@ -247,6 +321,15 @@ class PostgresServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _info_int(info: str, field: str) -> int:
+    """An integer field of `INFO` output; -1 when absent."""
+    for line in info.splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            return int(value.strip())
+    return -1
 
 
 class RedisSentinelGroup:
@@ -294,6 +377,20 @@ class RedisSentinelGroup:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{what} did not settle in {timeout} s")
+
+    def wait_replicated(self, timeout: float = 30) -> None:
+        """Until the replica has everything the master had written when this was called."""
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.master.port), "info", "replication"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout  # fmt: skip
+        target = _info_int(out, "master_repl_offset")
+        self._wait(
+            lambda out: _info_int(out, "slave_repl_offset") >= target,
+            self.replica.port,
+            "replication catch-up",
+            timeout,
+        )
 
     def wait_promoted(self, timeout: float = 30) -> None:
         """Until the replica has become the master."""
