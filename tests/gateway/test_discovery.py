@@ -57,10 +57,13 @@ async def test_background_checker_feeds_readiness_and_stops(gateway: Any) -> Non
     async with gateway(
         down=("agents",), service_health_check_enabled=True, service_health_check_interval=0.1
     ) as (client, state):
-        for _ in range(50):
+        # Until the checker has looked at both (a generous bound: the machine may be slow).
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
             services = (await client.get(f"{API}/health")).json()["result"]["checks"]["services"]
             if services["zen"]["status"] != "unknown" and services["agents"]["status"] != "unknown":
                 break
+            assert asyncio.get_running_loop().time() < deadline, services
             await asyncio.sleep(0.05)
         assert services["zen"] == {"status": "up", "circuit": "closed"}
         assert services["agents"]["status"] == "down"

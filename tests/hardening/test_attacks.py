@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +11,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import select
 
+from app.auth import passwords
+from app.auth.models import User
 from app.main import create_app
 from tests.gateway.conftest import PASSWORD as SERVICE_PASSWORD
 from tests.hardening.conftest import (
@@ -219,24 +220,34 @@ async def test_mass_assignment_a_user_cannot_grant_itself(studio: Callable[..., 
         assert after["roles"] == ["viewer"] and "*" not in after["permissions"]
 
 
-async def test_login_timing_does_not_tell_unknown_emails_from_wrong_passwords(
-    studio: Callable[..., Any],
+async def test_login_does_the_same_work_for_unknown_emails_and_wrong_passwords(
+    studio: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # What makes the two indistinguishable by timing: each verifies exactly one hash, and the
+    # stand-in for an unknown email costs what a stored one does (same scheme and parameters).
     async with studio() as (client, state):
         email, _ = await user(client, state)
+        verified: list[str] = []
+        real_verify = passwords.verify_password
 
-        async def timed(who: str) -> float:
-            started = time.perf_counter()
-            r = await login(client, who, "wrong-password-123")
-            assert_error(r, 401, "INVALID_CREDENTIALS")
-            return time.perf_counter() - started
+        async def recording(password: str, stored_hash: str) -> tuple[bool, str | None]:
+            verified.append(stored_hash)
+            return await real_verify(password, stored_hash)
 
-        known, unknown = [], []
-        for i in range(8):
-            known.append(await timed(email))
-            unknown.append(await timed(f"nobody-{i}-{uuid.uuid4().hex[:6]}@example.com"))
-        ratio = statistics.median(known) / statistics.median(unknown)
-        assert 0.5 < ratio < 2.0, (known, unknown)
+        monkeypatch.setattr(passwords, "verify_password", recording)
+        for who in (email, f"nobody-{uuid.uuid4().hex[:6]}@example.com"):
+            assert_error(await login(client, who, "wrong-password-123"), 401, "INVALID_CREDENTIALS")
+        assert len(verified) == 2, verified
+        stored, stand_in = verified
+        async with state["sessions"]() as db:
+            row = (await db.execute(select(User).where(User.email == email))).scalar_one()
+        assert stored == row.password_hash
+        assert stand_in != stored
+
+        def cost(hashed: str) -> str:
+            return hashed.rsplit("$", 2)[0]  # `$argon2id$v=19$m=...,t=...,p=...`: no salt or digest
+
+        assert cost(stand_in) == cost(stored) and stored.startswith("$argon2id$")
 
 
 async def test_secrets_absent_from_logs_through_faults(

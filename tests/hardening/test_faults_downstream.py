@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from app.main import create_app
 from tests.hardening.conftest import API, assert_error, overlay, user
 from tests.harness.faultproxy import FaultProxy
-from tests.support import live_server
+from tests.support import live_server, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 ZEN = {
@@ -61,10 +60,10 @@ async def test_slow_or_silent_downstream_is_504_then_recovers(
 ) -> None:
     async with faulty(circuit_breaker={"failure_threshold": 50, "open_seconds": 1}) as (c, state):
         _, headers = await user(c, state, "admin")
-        zen_proxy.mode, zen_proxy.delay = mode, 2.0
-        started = time.monotonic()
+        # Far beyond the 0.5 s read timeout: only the timeout can end the request (else the
+        # client's own 30 s timeout fails the test).
+        zen_proxy.mode, zen_proxy.delay = mode, 3600.0
         assert_error(await c.get(f"{API}/zen/echo", headers=headers), 504, "UPSTREAM_TIMEOUT")
-        assert time.monotonic() - started < 5
         zen_proxy.mode = "pass"
         assert (await c.get(f"{API}/zen/echo", headers=headers)).status_code == 200
 
@@ -108,8 +107,10 @@ async def test_breaker_opens_per_service_and_closes_after_probe(
         )
         assert (await c.get(f"{API}/nexus/documents", headers=headers)).status_code == 200
         zen_proxy.mode = "pass"
-        await asyncio.sleep(1.1)
+        breaker = state["proxy"].services["zen"].breaker
+        await wait_until(lambda: breaker.state == "half_open", 10, "the open period ends")
         assert (await c.get(f"{API}/zen/echo", headers=headers)).status_code == 200  # probe
+        assert breaker.state == "closed"
         assert (await c.get(f"{API}/zen/echo", headers=headers)).status_code == 200
 
 
@@ -127,7 +128,7 @@ async def test_slowloris_clients_do_not_starve_others(
         await asyncio.gather(*(w.drain() for w in writers))
 
         async def drip() -> None:
-            for _ in range(10):
+            while True:  # until cancelled: every answer below arrives while they hold on
                 for w in writers:
                     with contextlib.suppress(ConnectionError):
                         w.write(b"a")
@@ -135,12 +136,12 @@ async def test_slowloris_clients_do_not_starve_others(
 
         dripping = asyncio.create_task(drip())
         try:
-            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+            # A starved server would leave these unanswered: the client's timeout fails the test.
+            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
                 for _ in range(5):
-                    started = time.monotonic()
                     r = await http.get(f"{API}/health")
                     assert r.status_code == 200
-                    assert time.monotonic() - started < 2
+                    assert not dripping.done()
         finally:
             dripping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from tests.conftest import ROOT, RUN_ID, TEST_SECRET
-from tests.fakes.server import make_service
 from tests.support import free_port, live_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -34,10 +34,54 @@ async def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
     raise AssertionError("studio did not start")
 
 
+EVENTS = 8
+
+
+class GatedStream:
+    """A downstream whose event stream sends one event, then the rest once `gate` is set: the
+    stream is in flight for exactly as long as the test needs, however slow the machine."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown"
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["path"].endswith("/health"):
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+            await send({"type": "http.response.body", "body": b'{"status": "ok"}'})
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
+        for i in range(EVENTS):
+            if i == 1:
+                await self.gate.wait()
+            body = f"event: tick\ndata: {i}\n\n".encode()
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _refused(base: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=5) as fresh:
+            await fresh.get(f"{base}/health")
+    except httpx.TransportError:
+        return True
+    return False
+
+
 async def test_sigterm_lets_the_stream_finish_and_refuses_new_work(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    async with live_server(make_service("zen", "svc", "pw")) as zen_url:
+    zen = GatedStream()
+    async with live_server(zen) as zen_url:
+        # `studio serve` takes its port on the command line: picked before it binds.
         port = free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))},
@@ -75,24 +119,22 @@ async def test_sigterm_lets_the_stream_finish_and_refuses_new_work(
                 events: list[bytes] = []
                 refused = False
                 async with c.stream(
-                    "GET",
-                    "/api/v1/zen/sse",
-                    params={"n": 8, "interval": 0.25},
-                    headers={"Authorization": f"Bearer {token}"},
+                    "GET", "/api/v1/zen/sse", headers={"Authorization": f"Bearer {token}"}
                 ) as stream:
                     assert stream.status_code == 200
                     async for chunk in stream.aiter_raw():
                         events.extend(e for e in chunk.split(b"\n\n") if e.strip())
-                        if len(events) == 1:
+                        if len(events) == 1 and not zen.gate.is_set():
                             proc.send_signal(signal.SIGTERM)
-                            await asyncio.sleep(0.3)
-                            try:
-                                async with httpx.AsyncClient(timeout=2) as fresh:
-                                    await fresh.get(f"{base}/health")
-                            except httpx.TransportError:
-                                refused = True
-                assert len(events) == 8, events  # the stream in flight ran to its end
-                assert refused  # the listening socket was closed at once
+                            # While the stream is held open, new connections become refused.
+                            for _ in range(100):
+                                refused = await _refused(base)
+                                if refused:
+                                    break
+                                await asyncio.sleep(0.1)
+                            zen.gate.set()
+                assert refused  # the listening socket closed while the stream was in flight
+                assert len(events) == EVENTS, events  # and the stream ran to its end
             # uvicorn re-raises the signal after its graceful shutdown: "terminated by SIGTERM".
             assert await asyncio.to_thread(proc.wait, 15) in (0, -signal.SIGTERM)
         finally:
