@@ -1,4 +1,8 @@
-"""Studio's own calls to a downstream (dashboard sources, health probes): small JSON GETs."""
+"""Studio's own calls to a downstream (dashboard sources, health probes): small JSON GETs.
+
+They go through the proxy's `exchange` (breaker, credentials, retries, metrics) with the
+caller's deadline around the whole call.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ import orjson
 
 from app.core.errors import StudioError
 from app.identity.principal import Principal
-from app.observability.metrics import DownstreamError, observe_downstream, status_error
-from app.proxy.client import UpstreamError, UpstreamTimeoutError
+from app.observability.metrics import DownstreamError, observe_downstream
+from app.proxy.client import UpstreamError
 from app.proxy.errors import UpstreamTimeout, UpstreamUnavailable
-from app.proxy.forwarder import FAILURE_STATUSES
+from app.proxy.exchange import as_studio_error, broken_stream, exchange
 from app.proxy.headers import identity_headers
 from app.proxy.state import ServiceRuntime
 
@@ -41,46 +45,34 @@ async def get_json(
 
     Raises `UpstreamUnavailable`, `UpstreamTimeout`, `CircuitOpen` or `CredentialsUnavailable`.
     """
-    probe = service.breaker.acquire() if use_breaker else False
     started = time.perf_counter()
     try:
         async with asyncio.timeout(deadline):
-            result = await _get(service, path, request_id, principal)
-    except (UpstreamError, TimeoutError) as exc:
+            status, body = await _get(service, path, request_id, principal, use_breaker)
+    except TimeoutError:  # the caller's deadline, not the service's own read timeout
         if use_breaker:
-            service.breaker.failure(probe)
-        if isinstance(exc, UpstreamTimeoutError | TimeoutError):
-            observe_downstream(service.name, None, DownstreamError.TIMEOUT)
-            raise UpstreamTimeout(details={"service": service.name}) from None
-        observe_downstream(service.name, None, DownstreamError.UNAVAILABLE)
-        raise UpstreamUnavailable(details={"service": service.name}) from None
-    except BaseException:
-        if use_breaker:
-            service.breaker.release(probe)
-        raise
-    observe_downstream(service.name, time.perf_counter() - started, status_error(result[0]))
-    if use_breaker:
-        if result[0] in FAILURE_STATUSES:
-            service.breaker.failure(probe)
-        else:
-            service.breaker.success(probe)
-    return CallResult(result[0], result[1], round((time.perf_counter() - started) * 1000, 2))
+            service.breaker.failure(False)
+        observe_downstream(service.name, None, DownstreamError.TIMEOUT)
+        raise UpstreamTimeout(details={"service": service.name}) from None
+    return CallResult(status, body, round((time.perf_counter() - started) * 1000, 2))
 
 
 async def _get(
-    service: ServiceRuntime, path: str, request_id: str, principal: Principal | None
+    service: ServiceRuntime,
+    path: str,
+    request_id: str,
+    principal: Principal | None,
+    use_breaker: bool,
 ) -> tuple[int, Any]:
-    _, auth = await service.authorization()
     headers = [
         (b"host", service.host_header),
         (b"accept", b"application/json"),
         (b"x-request-id", request_id.encode("ascii")),
     ]
-    if auth is not None:
-        headers.append((b"authorization", auth))
     if principal is not None:
         headers += identity_headers(principal)
-    response = await service.client.send(b"GET", service.base_path + path.encode(), headers, None)
+    target = service.base_path + path.encode()
+    response = await exchange(service, b"GET", target, headers, None, use_breaker=use_breaker)
     try:
         chunks: list[bytes] = []
         size = 0
@@ -89,6 +81,9 @@ async def _get(
             if size > MAX_BODY:
                 raise UpstreamUnavailable("Downstream answer is too large")
             chunks.append(chunk)
+    except UpstreamError as exc:
+        broken_stream(service)
+        raise as_studio_error(exc, service.name) from None
     finally:
         await response.aclose()
     raw = b"".join(chunks)

@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.errors import StudioError
 from app.core.render import send_error
 from app.proxy import forwarder
+from app.proxy.body import ClientGone
 from app.proxy.errors import ServiceNotFound
 from app.proxy.state import STATE_KEY, ProxyState, ServiceRuntime
 
@@ -82,7 +83,7 @@ class ProxyRoute(BaseRoute):
             await forwarder.forward(scope["state"][STATE_KEY], service, scope, receive, send)
         except StudioError as exc:
             await send_error(scope, send, exc)
-        except forwarder.ClientGone:
+        except ClientGone:
             return
 
 
