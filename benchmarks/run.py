@@ -1,8 +1,8 @@
 """`make bench`: Studio's proxy next to nginx and a naive FastAPI proxy, in one run.
 
 Starts (and stops) an nginx upstream serving ~1 KB of JSON, an nginx reverse proxy in front of
-it, the naive FastAPI + httpx proxy (benchmarks/naive_proxy.py; in a fresh virtualenv as a team
-installs it, and in Studio's environment, which adds sniffio), the Python ceiling (a bare ASGI
+it, the naive FastAPI + httpx proxy (benchmarks/naive_proxy.py, in a fresh virtualenv as a team
+installs it), the Python ceiling (a bare ASGI
 app forwarding with aiohttp, no auth: benchmarks/bare_proxy.py), a fake SSE/echo downstream
 (tests/fakes) and Studio with 2 and 1 uvicorn workers against a private PostgreSQL database
 and Redis key prefix (benchmarks/login_storm.py's `backend`), a registered user and its access
@@ -10,8 +10,7 @@ token. Then: wrk at c=16 and c=64 against each, SSE per-event added delay, RSS g
 200 MB streamed upload, worker RSS after 10k and 100k requests, and the login storm. Prints the
 tables; nginx and wrk are installed from Debian when missing.
 
-    python -m benchmarks.run [--duration 8] [--studio-root DIR] [--client aiohttp|httpcore]
-                             [--only-proxy] [--profile FILE]
+    python -m benchmarks.run [--duration 8] [--studio-root DIR] [--only-proxy] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -448,7 +447,7 @@ async def main(args: argparse.Namespace) -> None:
                 {**os.environ, "PYTHONPATH": str(ROOT)},
             )  # fmt: skip
             wait_http(f"http://127.0.0.1:{fake_port}/health", fake, tmp / "fake.log")
-            # the naive peer, 2 workers: as freshly installed, and in Studio's environment
+            # the naive peer, 2 workers, as freshly installed
             naive_env = {
                 **os.environ,
                 "UPSTREAM": f"http://127.0.0.1:{upstream}",
@@ -456,16 +455,15 @@ async def main(args: argparse.Namespace) -> None:
             }
             naive_ports: dict[str, int] = {}
             naives = []
-            for kind, python in (("naive", naive_python()), ("naive-sniffio", PY)):
-                port = naive_ports[kind] = free_port()
-                proc = procs.start(
-                    [python, "-m", "uvicorn", "benchmarks.naive_proxy:app", "--port", str(port),
-                     "--workers", "2", "--no-access-log", "--log-level", "warning"],
-                    tmp / f"{kind}.log",
-                    naive_env,
-                )  # fmt: skip
-                wait_http(f"http://127.0.0.1:{port}/data.json", proc, tmp / f"{kind}.log")
-                naives.append(proc)
+            port = naive_ports["naive"] = free_port()
+            proc = procs.start(
+                [naive_python(), "-m", "uvicorn", "benchmarks.naive_proxy:app", "--port", str(port),
+                 "--workers", "2", "--no-access-log", "--log-level", "warning"],
+                tmp / "naive.log",
+                naive_env,
+            )  # fmt: skip
+            wait_http(f"http://127.0.0.1:{port}/data.json", proc, tmp / "naive.log")
+            naives.append(proc)
             # the ceiling: bare ASGI + one aiohttp session, 2 workers, uvloop + httptools
             bare_port = naive_ports["bare"] = free_port()
             proc = procs.start(
@@ -497,11 +495,10 @@ async def main(args: argparse.Namespace) -> None:
                     "RATE_LIMIT_REGISTER_ATTEMPTS": "1000",
                     "LOG_DIR": str(tmp / "logs"),
                     "LOG_LEVEL": "WARNING",
-                    "STUDIO_PROXY_CLIENT": args.client,
                 }
                 say(
                     f"# Studio benchmark: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-                    f"nproc={os.cpu_count()}, client={args.client}, "
+                    f"nproc={os.cpu_count()}, "
                     f"http={args.http.rsplit(':')[-1]}, root={studio_root}"
                 )
                 say(f"# backend: {where.description}; wrk -t2, {d:.0f} s per cell, 1 KB JSON")
@@ -519,10 +516,6 @@ async def main(args: argparse.Namespace) -> None:
                         f"http://127.0.0.1:{naive_ports['naive']}/data.json", c, d
                     )
                     say(row(f"naive FastAPI+httpx (2w) c={c}", r))
-                    table["naive-sniffio", c] = r = wrk(
-                        f"http://127.0.0.1:{naive_ports['naive-sniffio']}/data.json", c, d
-                    )
-                    say(row(f"  the same + sniffio (2w) c={c}", r))
                     table["bare", c] = r = wrk(f"http://127.0.0.1:{bare_port}/data.json", c, d)
                     say(row(f"bare ASGI+aiohttp (2w) c={c}", r))
                 for proc in naives:
@@ -558,7 +551,6 @@ async def main(args: argparse.Namespace) -> None:
                                 f" x{r.rps / table['bare', c].rps:.2f} bare,"
                                 f" x{r.rps / table['nginx-proxy', c].rps:.3f} nginx-proxy,"
                                 f" x{r.rps / table['naive', c].rps:.1f} naive"
-                                f" (x{r.rps / table['naive-sniffio', c].rps:.1f} with sniffio)"
                             )
                             say(row(f"Studio {workers}w auth GET c={c}", r, ratio))
                         if workers == 1 and not args.only_proxy:
@@ -617,7 +609,6 @@ def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk cell")
     parser.add_argument("--studio-root", help="run Studio from this tree (e.g. a `git archive`)")
-    parser.add_argument("--client", default="aiohttp", choices=("aiohttp", "httpcore"))
     parser.add_argument(
         "--http",
         default=HTTP_PROTOCOL,

@@ -53,8 +53,6 @@ OTHER_VARIABLES = (
     ("`PROMETHEUS_MULTIPROC_DIR`",
      "Where several workers' metrics meet. `studio serve` empties it at start, and creates one "
      "under the temporary directory when `WORKERS` > 1 and it is unset."),
-    ("`STUDIO_PROXY_CLIENT`",
-     "`aiohttp` (default) or `httpcore`: the proxy's downstream HTTP client."),
     ("`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_*`",
      "Tracing (the `otel` extra, in the image): off unless an endpoint or `OTEL_TRACES_EXPORTER` "
      "is set; `OTEL_SDK_DISABLED=true` turns it off."),

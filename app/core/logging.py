@@ -144,7 +144,7 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).handlers = [_InterceptHandler()]
         logging.getLogger(name).propagate = False
     logging.getLogger("uvicorn.access").disabled = True  # Studio writes its own access line
-    for noisy in ("httpx", "httpcore", "botocore", "boto3", "aiosqlite", "asyncio"):
+    for noisy in ("aiohttp", "botocore", "boto3", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -1,8 +1,9 @@
 """`UpstreamClient` over aiohttp: one `ClientSession` (one `TCPConnector`) per service.
 
-Chosen by measurement as the forwarder's default (BENCHMARKS.md): on the authenticated proxied
-GET it serves several times the requests per second of the httpcore pool on the same CPU.
-Configured like the httpcore client, to be a transparent pipe: no cookie jar (a downstream
+Chosen by measurement as Studio's one HTTP client (BENCHMARKS.md): on the authenticated proxied
+GET it serves several times the requests per second of httpx's own pool (httpcore), and about
+twice those of `httpx.AsyncClient` over an aiohttp transport, on the same CPU.
+Configured to be a transparent pipe: no cookie jar (a downstream
 `Set-Cookie` is never replayed for another user), no automatic `User-Agent`/`Accept`/
 `Accept-Encoding`/`Content-Type`, no decompression, no redirects followed, and the raw path
 and query sent byte for byte (`yarl.URL(..., encoded=True)`). The session is created on first

@@ -1,11 +1,9 @@
-"""The narrow interface the forwarder talks to, and its httpx-stack (httpcore) implementation.
+"""The narrow interface the proxy talks to downstreams through, and the pool gate.
 
 One connection pool per service, created at start-up with that service's connection limit and
-timeouts, so a slow service exhausts only its own pool. The pool is httpcore's, the transport
-layer under `httpx.AsyncClient`; the client layer on top is skipped on purpose: its cookie jar
-would keep downstream `Set-Cookie`s and replay them for the next user, its default headers
-(`Accept-Encoding`, `User-Agent`) would alter the request, and its URL model re-quotes the raw
-path and query. Swapping in aiohttp means another `UpstreamClient`, nothing else.
+timeouts, so a slow service exhausts only its own pool. The one implementation is aiohttp's
+(`aiohttp_client.py`), chosen by measurement over httpx's stacks (BENCHMARKS.md); the tests
+wrap it (`ClientFactory`) to count or break calls.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Protocol
-
-import httpcore
 
 from app.proxy.errors import UpstreamBusy
 from app.registry.schema import ServiceConfig
@@ -140,128 +136,3 @@ class PoolGate:
             details=details,
             headers={"Retry-After": str(BUSY_RETRY_AFTER)},
         )
-
-
-def _translate(exc: Exception) -> UpstreamError:
-    if isinstance(exc, httpcore.TimeoutException):
-        return UpstreamTimeoutError(type(exc).__name__)
-    if isinstance(exc, httpcore.ConnectError):
-        return UpstreamConnectError(type(exc).__name__)
-    return UpstreamProtocolError(type(exc).__name__)
-
-
-_TRANSPORT_ERRORS = (
-    httpcore.TimeoutException,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-)
-
-
-class HttpcoreResponse:
-    """`UpstreamResponse` over an httpcore response; holds a `PoolGate` slot until closed."""
-
-    __slots__ = ("_gate", "_response", "headers", "status")
-
-    def __init__(self, response: httpcore.Response, gate: PoolGate) -> None:
-        self._response = response
-        self._gate: PoolGate | None = gate
-        self.status = response.status
-        self.headers = response.headers
-
-    async def body(self) -> AsyncIterator[bytes]:
-        """The body chunks, with transport errors translated."""
-        stream = self._response.stream
-        assert isinstance(stream, AsyncIterable)
-        try:
-            async for chunk in stream:
-                yield chunk
-        except _TRANSPORT_ERRORS as exc:
-            raise _translate(exc) from exc
-
-    async def aclose(self) -> None:
-        """Close the httpcore response and give its pool slot back."""
-        try:
-            await self._response.aclose()
-        finally:
-            gate, self._gate = self._gate, None
-            if gate is not None:
-                gate.release()
-
-
-class HttpcoreUpstreamClient:
-    """`UpstreamClient` over one httpcore connection pool."""
-
-    def __init__(
-        self,
-        *,
-        scheme: str,
-        host: str,
-        port: int,
-        max_connections: int,
-        connect: float,
-        read: float,
-        write: float,
-        pool: float,
-        name: str = "",
-    ) -> None:
-        self._scheme = scheme.encode("ascii")
-        self._host = host.encode("ascii")  # pydantic already gives IDNs in punycode
-        self._port = port
-        self._timeouts = {"connect": connect, "read": read, "write": write, "pool": pool}
-        self._extensions = {"timeout": self._timeouts}
-        self._pool = httpcore.AsyncConnectionPool(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=KEEPALIVE_EXPIRY,
-            http1=True,
-            http2=False,
-            retries=0,  # the forwarder decides what may be retried
-        )
-        self.gate = PoolGate(max_connections, pool, name)
-
-    @classmethod
-    def for_service(cls, config: ServiceConfig, name: str = "") -> HttpcoreUpstreamClient:
-        """A pool sized and timed as the registry says for this service."""
-        url = config.base_url
-        host = (url.host or "").strip("[]")  # IPv6 literals connect without brackets
-        t = config.timeouts
-        return cls(
-            scheme=url.scheme,
-            host=host,
-            port=url.port or (443 if url.scheme == "https" else 80),
-            max_connections=config.max_connections,
-            connect=t.connect,
-            read=t.read,
-            write=t.write,
-            pool=t.pool,
-            name=name,
-        )
-
-    async def send(
-        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: Body
-    ) -> HttpcoreResponse:
-        """Send through the pool (`UpstreamBusy` when it stays full); translate transport
-        errors. An exception raised by `body` itself propagates unchanged."""
-        request = httpcore.Request(
-            method,
-            httpcore.URL(scheme=self._scheme, host=self._host, port=self._port, target=target),
-            headers=headers,
-            content=body,
-            extensions=self._extensions,
-        )
-        gate = self.gate
-        if not gate.try_acquire():
-            await gate.wait()
-        try:
-            response = await self._pool.handle_async_request(request)
-        except BaseException as exc:
-            gate.release()
-            if isinstance(exc, _TRANSPORT_ERRORS):
-                raise _translate(exc) from exc
-            raise
-        return HttpcoreResponse(response, gate)
-
-    async def aclose(self) -> None:
-        """Close the pool."""
-        await self._pool.aclose()

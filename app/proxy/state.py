@@ -17,7 +17,7 @@ from app.credentials.base import BasicCredentials, CredentialProvider
 from app.credentials.errors import CredentialsUnavailable
 from app.proxy.aiohttp_client import AiohttpUpstreamClient
 from app.proxy.breaker import BreakerState, CircuitBreaker
-from app.proxy.client import ClientFactory, HttpcoreUpstreamClient, UpstreamClient
+from app.proxy.client import ClientFactory, UpstreamClient
 from app.proxy.routing import CompiledRoutes
 from app.ratelimit.errors import RateLimited
 from app.registry.schema import RegistryConfig, ServiceConfig
@@ -29,24 +29,9 @@ STATE_KEY = "proxy"  # lifespan state key (request.state.proxy)
 JSON_ENVELOPE_CAP = 8 * 1024 * 1024
 
 
-def aiohttp_client(name: str, config: ServiceConfig) -> UpstreamClient:
-    """aiohttp: the default, chosen by measurement (BENCHMARKS.md)."""
-    return AiohttpUpstreamClient.for_service(config, name)
-
-
-def httpcore_client(name: str, config: ServiceConfig) -> UpstreamClient:
-    """The httpx stack's pool (httpcore), the previous default, kept available."""
-    return HttpcoreUpstreamClient.for_service(config, name)
-
-
-CLIENTS: dict[str, ClientFactory] = {"aiohttp": aiohttp_client, "httpcore": httpcore_client}
-# `STUDIO_PROXY_CLIENT=httpcore` switches back without a code change (the benchmark uses it).
-_CHOSEN = CLIENTS.get(os.environ.get("STUDIO_PROXY_CLIENT", "aiohttp"), aiohttp_client)
-
-
 def default_client(name: str, config: ServiceConfig) -> UpstreamClient:
-    """Each service's client: aiohttp unless `STUDIO_PROXY_CLIENT` names another."""
-    return _CHOSEN(name, config)
+    """Each service's client: aiohttp, chosen by measurement (BENCHMARKS.md)."""
+    return AiohttpUpstreamClient.for_service(config, name)
 
 
 @dataclass(eq=False, slots=True)

@@ -18,7 +18,7 @@ RUNTIME = {Requirement(r).name: Requirement(r) for r in PROJECT["project"]["depe
 # Distribution -> the module the app imports.
 IMPORTED_AS = {
     "fastapi": "fastapi", "uvicorn": "uvicorn", "sqlalchemy": "sqlalchemy",
-    "alembic": "alembic", "redis": "redis", "python-jose": "jose", "httpcore": "httpcore",
+    "alembic": "alembic", "redis": "redis", "python-jose": "jose", "starlette": "starlette",
     "boto3": "boto3", "pyyaml": "yaml", "pydantic": "pydantic",
     "pydantic-settings": "pydantic_settings", "email-validator": "email_validator",
     "loguru": "loguru", "structlog": "structlog", "libpass": "passlib", "orjson": "orjson",
@@ -26,7 +26,6 @@ IMPORTED_AS = {
 }  # fmt: skip
 # Used without an import of Studio's own, each for a stated reason.
 INDIRECT = {
-    "sniffio": "httpcore imports it on every async call",
     "python-multipart": "FastAPI's Form() parsing (POST /auth/token)",
     "argon2-cffi": "passlib's argon2 backend",
     "asyncpg": "SQLAlchemy's postgresql+asyncpg driver",
@@ -84,3 +83,9 @@ def test_the_app_starts_without_the_embedded_stand_ins() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_one_http_client_stack() -> None:
+    # aiohttp is Studio's one HTTP client (BENCHMARKS.md); httpx is the tests' client only.
+    assert "aiohttp" in RUNTIME
+    assert not {"httpx", "httpcore", "sniffio"} & RUNTIME.keys()
