@@ -16,7 +16,9 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.logging import get_logger
 from app.core.redis import close_redis, create_redis
 from app.observability import tracing
+from app.registry.schema import RegistryConfig
 from app.runtime import gc as runtime_gc
+from app.state import StudioState
 
 log = get_logger("studio.lifespan")
 
@@ -26,6 +28,7 @@ def build_lifespan(settings: Settings) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        registry: RegistryConfig = app.state.registry  # loaded by `create_app`: errors stop it
         engine = create_engine(settings)
         redis = create_redis(settings)
         # The session cache's subscriber holds a connection for good: its own small client, so
@@ -36,17 +39,17 @@ def build_lifespan(settings: Settings) -> Any:
         try:
             if settings.run_migrations or settings.embedded:
                 await migrations.upgrade(engine)
-            state: dict[str, Any] = {
-                "settings": settings,
-                "engine": engine,
-                "sessions": create_sessionmaker(engine),
-                "redis": redis,
-                "registry": app.state.registry,
-                **build_auth_state(settings, redis, listener),
-            }
-            untrace = tracing.instrument_clients(app, engine)
-            async with _extensions(app, state):
-                app.state.studio = state  # for code outside a request (tests, CLI)
+            state = StudioState(
+                settings=settings,
+                engine=engine,
+                sessions=create_sessionmaker(engine),
+                redis=redis,
+                registry=registry,
+                auth=build_auth_state(settings, redis, listener),
+                tracer_provider=getattr(app.state, "tracer_provider", None),
+            )
+            untrace = tracing.instrument_clients(state.tracer_provider, engine)
+            async with _extensions(state):
                 log.info(
                     "studio started",
                     environment=settings.environment,
@@ -55,7 +58,7 @@ def build_lifespan(settings: Settings) -> Any:
                 )
                 # Everything built so far lives as long as the process (RUNTIME_GC_FREEZE).
                 with runtime_gc.frozen(settings.runtime_gc_freeze):
-                    yield state
+                    yield state.request_state()
             untrace()
         finally:
             if listener is not redis:
@@ -68,9 +71,9 @@ def build_lifespan(settings: Settings) -> Any:
 
 
 @asynccontextmanager
-async def _extensions(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
+async def _extensions(state: StudioState) -> AsyncIterator[None]:
     """Start the domains that own background work or clients, in order; stop in reverse."""
     async with AsyncExitStack() as stack:
         for hook in startup.HOOKS:
-            await stack.enter_async_context(hook(app, state))
+            await stack.enter_async_context(hook(state))
         yield

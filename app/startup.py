@@ -1,4 +1,5 @@
-"""Domain start-up hooks run by the lifespan, in order (each an async context manager)."""
+"""Start-up hooks run by the lifespan, in order (each an async context manager over the
+`StudioState` it completes); they stop in reverse."""
 
 from __future__ import annotations
 
@@ -6,21 +7,25 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI
+from app.core.logging import get_logger
+from app.credentials.factory import build_providers
+from app.discovery.checker import HealthChecker
+from app.observability.metrics import STATE, CacheState
+from app.proxy.client import ClientFactory
+from app.proxy.state import build_proxy_state, default_client
+from app.proxy.tracing import traced_client_factory
+from app.state import StudioState
 
-from app.proxy.state import proxy_components
+log = get_logger("studio.lifespan")
 
-Hook = Callable[[FastAPI, dict[str, Any]], AbstractAsyncContextManager[None]]
+Hook = Callable[[StudioState], AbstractAsyncContextManager[None]]
 
 
 @asynccontextmanager
-async def session_cache(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
+async def session_cache(state: StudioState) -> AsyncIterator[None]:
     """The session cache's pub/sub subscriber (the cache serves nothing until it is live)."""
-    from app.observability.metrics import STATE, CacheState
-
-    cache = state["session_store"].cache
+    cache = state.auth.session_store.cache
     if cache is None:
         yield
         return
@@ -34,17 +39,16 @@ async def session_cache(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[No
 
 
 @asynccontextmanager
-async def metrics_sampler(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
+async def metrics_sampler(state: StudioState) -> AsyncIterator[None]:
     """Counts live sessions every 30 s for /metrics (a SCAN is too slow for each scrape)."""
-    from app.observability.metrics import STATE
-
     sampled: dict[str, int | None] = {"sessions": None}
     stop = asyncio.Event()
+    store = state.auth.session_store
 
     async def sample() -> None:
         while not stop.is_set():
             try:
-                sampled["sessions"] = await state["session_store"].count_active()
+                sampled["sessions"] = await store.count_active()
             except Exception:  # Redis down: the gauge goes missing, the app keeps running
                 sampled["sessions"] = None
             # Waiting on the event, not sleeping: a stop always ends the loop, even when a
@@ -63,17 +67,35 @@ async def metrics_sampler(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def discovery_components(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
-    """The downstream health checker (background probes when enabled) and its consumers."""
-    from app.discovery.checker import HealthChecker
-    from app.observability.metrics import STATE
+async def proxy_components(state: StudioState) -> AsyncIterator[None]:
+    """The proxy: credential providers, then every service's client, breaker and routes."""
+    settings = state.settings
+    if state.credential_providers is None:
+        state.credential_providers = build_providers(state.registry, settings)
+    factory: ClientFactory = default_client
+    if state.tracer_provider is not None:
+        factory = traced_client_factory(state.tracer_provider, default_client)
+    proxy = build_proxy_state(
+        state.registry, state.credential_providers, settings, client_factory=factory
+    )
+    state.proxy = proxy
+    log.info("proxy ready", services=sorted(proxy.services))
+    try:
+        yield
+    finally:
+        await proxy.aclose()
 
-    settings = state["settings"]
-    checker = HealthChecker(state["proxy"], settings.service_health_check_interval)
+
+@asynccontextmanager
+async def discovery_components(state: StudioState) -> AsyncIterator[None]:
+    """The downstream health checker (background probes when enabled) and its consumers."""
+    assert state.proxy is not None  # started after `proxy_components`
+    settings = state.settings
+    checker = HealthChecker(state.proxy, settings.service_health_check_interval)
     if settings.service_health_check_enabled:
         checker.start()
-    state["health_checker"] = checker
-    STATE.breakers = state["proxy"].breaker_states
+    state.health_checker = checker
+    STATE.breakers = state.proxy.breaker_states
     try:
         yield
     finally:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 
 from app.admin import service as admin
 from app.admin.schemas import RoleCreate, RoleRead, RoleUpdate, UserPage, UserUpdate
-from app.audit.service import AuditContext
+from app.audit.dependencies import Audit
+from app.auth.dependencies import Auth
 from app.auth.schemas import UserRead
 from app.auth.service import user_read
 from app.core import envelope
@@ -45,12 +46,15 @@ async def list_users(
 
 @router.patch("/users/{user_id}", response_model=Envelope[UserRead])
 async def update_user(
-    user_id: str, body: UserUpdate, principal: UsersAdmin, request: Request, db: DbSession
+    user_id: str,
+    body: UserUpdate,
+    principal: UsersAdmin,
+    db: DbSession,
+    auth: Auth,
+    audit: Audit,
 ) -> dict[str, Any]:
     """Change a user's roles and/or status; their sessions follow at once."""
-    user = await admin.update_user(
-        db, request.state.auth, AuditContext.from_request(request), principal, user_id, body
-    )
+    user = await admin.update_user(db, auth, audit, principal, user_id, body)
     return envelope.ok(user_read(user), "User updated")
 
 
@@ -62,10 +66,10 @@ async def list_roles(_: RolesAdmin, db: DbSession) -> dict[str, Any]:
 
 @router.post("/roles", status_code=201, response_model=Envelope[RoleRead])
 async def create_role(
-    body: RoleCreate, principal: RolesAdmin, request: Request, db: DbSession
+    body: RoleCreate, principal: RolesAdmin, db: DbSession, audit: Audit
 ) -> dict[str, Any]:
     """A new role."""
-    role = await admin.create_role(db, AuditContext.from_request(request), principal, body)
+    role = await admin.create_role(db, audit, principal, body)
     return envelope.ok(admin.role_read(role), "Role created")
 
 
@@ -74,11 +78,10 @@ async def update_role(
     name: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
     body: RoleUpdate,
     principal: RolesAdmin,
-    request: Request,
     db: DbSession,
+    auth: Auth,
+    audit: Audit,
 ) -> dict[str, Any]:
     """Replace a role's permissions."""
-    role = await admin.update_role(
-        db, request.state.auth, AuditContext.from_request(request), principal, name, body
-    )
+    role = await admin.update_role(db, auth, audit, principal, name, body)
     return envelope.ok(admin.role_read(role), "Role updated")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request
+from fastapi import Depends, Request
 
 from app.audit.service import AuditContext
 from app.auth import cookies, service, sessions
@@ -18,14 +19,39 @@ from app.auth.sessions import SessionStore
 from app.auth.tokens import TokenService
 from app.core.config import Settings
 from app.core.errors import Unauthorized
+from app.core.redis import RedisClient
 from app.identity.dependencies import IDENTIFY
 from app.identity.principal import Principal
 from app.ratelimit.service import RateLimiter
 
 
-def build_auth_state(settings: Settings, redis: Any, listener: Any = None) -> dict[str, Any]:
-    """The auth objects the lifespan shares with every request; `listener` is the Redis client
-    the session cache subscribes with (default: `redis`)."""
+@dataclass(frozen=True, slots=True)
+class AuthState:
+    """What authentication shares with every request, built once by the lifespan."""
+
+    tokens: TokenService
+    session_store: SessionStore
+    context: AuthContext
+    cookie_policy: CookiePolicy
+    rate_limiter: RateLimiter
+
+    def request_state(self) -> dict[str, Any]:
+        """Its entries of each request's state, `IDENTIFY` among them."""
+        return {
+            "tokens": self.tokens,
+            "session_store": self.session_store,
+            "auth": self.context,
+            "cookie_policy": self.cookie_policy,
+            "rate_limiter": self.rate_limiter,
+            IDENTIFY: authenticate,
+        }
+
+
+def build_auth_state(
+    settings: Settings, redis: RedisClient, listener: RedisClient | None = None
+) -> AuthState:
+    """The auth objects; `listener` is the Redis client the session cache subscribes with
+    (default: `redis`)."""
     tokens = TokenService(settings)
     cache = None
     if settings.session_cache_seconds > 0:
@@ -40,14 +66,35 @@ def build_auth_state(settings: Settings, redis: Any, listener: Any = None) -> di
     )
     # No session outlives its max lifetime: past that, a pending revoke has nothing left to do.
     reconciler = Reconciler(retry_for=settings.session_max_lifetime_seconds)
-    return {
-        "tokens": tokens,
-        "session_store": store,
-        "auth": AuthContext(tokens=tokens, sessions=store, reconciler=reconciler),
-        "cookie_policy": CookiePolicy.from_settings(settings),
-        "rate_limiter": RateLimiter(redis, settings.redis_key_prefix),
-        IDENTIFY: authenticate,
-    }
+    return AuthState(
+        tokens=tokens,
+        session_store=store,
+        context=AuthContext(tokens=tokens, sessions=store, reconciler=reconciler),
+        cookie_policy=CookiePolicy.from_settings(settings),
+        rate_limiter=RateLimiter(redis, settings.redis_key_prefix),
+    )
+
+
+def auth_context(request: Request) -> AuthContext:
+    return request.state.auth  # type: ignore[no-any-return]
+
+
+def session_store(request: Request) -> SessionStore:
+    return request.state.session_store  # type: ignore[no-any-return]
+
+
+def tokens_of(request: Request) -> TokenService:
+    return request.state.tokens  # type: ignore[no-any-return]
+
+
+def cookie_policy(request: Request) -> CookiePolicy:
+    return request.state.cookie_policy  # type: ignore[no-any-return]
+
+
+Auth = Annotated[AuthContext, Depends(auth_context)]
+Sessions = Annotated[SessionStore, Depends(session_store)]
+Tokens = Annotated[TokenService, Depends(tokens_of)]
+Policy = Annotated[CookiePolicy, Depends(cookie_policy)]
 
 
 def bearer_token(request: Request) -> str:
@@ -141,7 +188,3 @@ async def _renew(request: Request, user_id: str, sid: str) -> None:
         await service.refresh_cookie_session(
             db, state.auth, AuditContext.from_request(request), user_id, sid
         )
-
-
-def tokens_of(request: Request) -> TokenService:
-    return request.state.tokens  # type: ignore[no-any-return]

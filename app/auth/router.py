@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
-from app.audit.service import AuditContext
+from app.audit.dependencies import Audit
 from app.auth import service
-from app.auth.cookies import CookieGrant, CookiePolicy
-from app.auth.dependencies import authenticate, bearer_token
+from app.auth.cookies import CookieGrant
+from app.auth.dependencies import Auth, Policy, Sessions, Tokens, authenticate, bearer_token
 from app.auth.errors import InvalidCredentials
 from app.auth.schemas import (
     CookieSession,
@@ -30,7 +30,9 @@ from app.auth.schemas import (
     login_email,
 )
 from app.core import envelope
+from app.core.config import Settings
 from app.core.db import DbSession
+from app.core.dependencies import AppSettings
 from app.core.envelope import Envelope, RawJSONResponse
 from app.core.errors import NotFound, StudioError, Unauthorized
 from app.core.openapi import error_responses
@@ -53,10 +55,6 @@ CHANGES = error_responses(401, 403, 503)  # 403: CSRF_FAILED for a cookie sessio
 STILL_ACTIVE = error_responses(401, 403, 503)  # 403: ACCOUNT_DISABLED (checked in the database)
 
 
-def _policy(request: Request) -> CookiePolicy:
-    return request.state.cookie_policy  # type: ignore[no-any-return]
-
-
 def _set_cookies(response: Response, values: list[str]) -> None:
     for value in values:
         response.headers.append("set-cookie", value)
@@ -67,20 +65,18 @@ def _email_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
-async def _limit_password_check(request: Request, email: str) -> None:
+async def _limit_password_check(request: Request, settings: Settings, email: str) -> None:
     """One attempt at an account's password (login, token, password change), counted before
     anything is hashed: every such route spends the same budgets, the client's and the
     account's, so a stolen session adds no guesses to what login allows."""
-    s = request.state.settings
-    n, w = s.rate_limit_login_attempts, s.rate_limit_login_window
+    n, w = settings.rate_limit_login_attempts, settings.rate_limit_login_window
     await enforce(
         request,
         [("login-ip", client_key(request), n, w), ("login-email", _email_key(email), n, w)],
     )
 
 
-async def _limit_register(request: Request) -> None:
-    s = request.state.settings
+async def _limit_register(request: Request, s: Settings) -> None:
     await enforce(
         request,
         [
@@ -100,12 +96,14 @@ async def _limit_register(request: Request) -> None:
     response_model=Envelope[RegisterResult],
     responses=error_responses(409, 429, 503),
 )
-async def register(body: RegisterRequest, request: Request, db: DbSession) -> dict[str, Any]:
+async def register(
+    body: RegisterRequest, request: Request, db: DbSession, audit: Audit, settings: AppSettings
+) -> dict[str, Any]:
     """Create an account (role `viewer`)."""
-    await _limit_register(request)
+    await _limit_register(request, settings)
     user = await service.register(
         db,
-        AuditContext.from_request(request),
+        audit,
         email=body.email,
         password=body.password,
         full_name=body.full_name,
@@ -119,28 +117,35 @@ async def register(body: RegisterRequest, request: Request, db: DbSession) -> di
     responses=error_responses(401, 403, 429, 503),
 )
 async def login(
-    body: LoginRequest, request: Request, response: Response, db: DbSession
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    auth: Auth,
+    audit: Audit,
+    tokens: Tokens,
+    policy: Policy,
+    settings: AppSettings,
 ) -> dict[str, Any]:
     """Exchange email and password for an access and a refresh token (`mode: bearer`), or
     open a cookie session (`mode: cookie`): HttpOnly session cookie, CSRF cookie and token."""
     grant: CookieGrant | None = None
     if body.mode == "cookie":
         # Login CSRF: a foreign page must not log this browser into another account.
-        _policy(request).check_origin(request, required=False)
+        policy.check_origin(request, required=False)
         grant = CookieGrant.new()
-    await _limit_password_check(request, body.email)
+    await _limit_password_check(request, settings, body.email)
     pair = await service.login(
         db,
-        request.state.auth,
-        AuditContext.from_request(request),
+        auth,
+        audit,
         email=body.email,
         password=body.password,
         cookie=grant,
     )
     if grant is None:
         return envelope.ok(pair, "Logged in")
-    policy = _policy(request)
-    claims = request.state.tokens.verify(pair.refresh_token, "refresh")
+    claims = tokens.verify(pair.refresh_token, "refresh")
     _set_cookies(
         response, policy.set_cookies(grant.cookie_value(claims.sub, claims.sid), grant.csrf)
     )
@@ -159,6 +164,9 @@ async def login(
 async def token(
     request: Request,
     db: DbSession,
+    auth: Auth,
+    audit: Audit,
+    settings: AppSettings,
     username: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
@@ -168,11 +176,11 @@ async def token(
     except ValueError:
         return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
     try:
-        await _limit_password_check(request, email)
+        await _limit_password_check(request, settings, email)
         pair = await service.login(
             db,
-            request.state.auth,
-            AuditContext.from_request(request),
+            auth,
+            audit,
             email=email,
             password=password,
         )
@@ -189,18 +197,17 @@ async def token(
 
 
 @router.post("/refresh", response_model=Envelope[TokenPair], responses=STILL_ACTIVE)
-async def refresh(request: Request, db: DbSession) -> dict[str, Any]:
+async def refresh(request: Request, db: DbSession, auth: Auth, audit: Audit) -> dict[str, Any]:
     """Rotate: a new pair; the presented refresh token never works again."""
-    pair = await service.refresh(
-        db, request.state.auth, AuditContext.from_request(request), bearer_token(request)
-    )
+    pair = await service.refresh(db, auth, audit, bearer_token(request))
     return envelope.ok(pair, "Tokens refreshed")
 
 
 @router.post("/logout", response_model=Envelope[None], responses=CHANGES, dependencies=CREDENTIALS)
-async def logout(request: Request, response: Response, db: DbSession) -> dict[str, Any]:
+async def logout(
+    request: Request, response: Response, db: DbSession, auth: Auth, audit: Audit, policy: Policy
+) -> dict[str, Any]:
     """End this session; its tokens stop working at once, and a session cookie is cleared."""
-    policy = _policy(request)
     by_cookie = "authorization" not in request.headers and policy.has_session_cookie(request)
     try:
         principal = await authenticate(request)
@@ -210,16 +217,16 @@ async def logout(request: Request, response: Response, db: DbSession) -> dict[st
         # The cookie's session is already gone: still clear the browser's cookies.
         _set_cookies(response, policy.clear_cookies())
         return envelope.ok(None, "Logged out")
-    await service.logout(db, request.state.auth, AuditContext.from_request(request), principal)
+    await service.logout(db, auth, audit, principal)
     if by_cookie:
         _set_cookies(response, policy.clear_cookies())
     return envelope.ok(None, "Logged out")
 
 
 @router.get("/me", response_model=Envelope[UserRead], responses=STILL_ACTIVE)
-async def me(principal: CurrentPrincipal, request: Request, db: DbSession) -> dict[str, Any]:
+async def me(principal: CurrentPrincipal, db: DbSession, auth: Auth) -> dict[str, Any]:
     """The caller's account, roles and permissions (ACCOUNT_DISABLED once it is disabled)."""
-    user = await service.active_user(db, request.state.auth, principal)
+    user = await service.active_user(db, auth, principal)
     read = service.user_read(user)
     # Permissions as the session holds them: what this token can actually do right now.
     read.roles, read.permissions = sorted(principal.roles), sorted(principal.permissions)
@@ -227,13 +234,15 @@ async def me(principal: CurrentPrincipal, request: Request, db: DbSession) -> di
 
 
 @router.get("/csrf", response_model=Envelope[CsrfToken], responses=SIGNED_IN)
-async def csrf(_: CurrentPrincipal, request: Request, response: Response) -> dict[str, Any]:
+async def csrf(
+    _: CurrentPrincipal, request: Request, response: Response, policy: Policy
+) -> dict[str, Any]:
     """The cookie session's CSRF token (a front-end on another host cannot read Studio's
     cookies); the CSRF cookie is set again. Null for a Bearer caller."""
     token: str | None = request.scope["state"].get("csrf_token")
     if token:
         left = request.scope["state"]["session_seconds_left"]
-        _set_cookies(response, [_policy(request).csrf_cookie(token, max_age=left)])
+        _set_cookies(response, [policy.csrf_cookie(token, max_age=left)])
     return envelope.ok(CsrfToken(csrf_token=token))
 
 
@@ -242,9 +251,9 @@ def _ts(value: float) -> datetime:
 
 
 @router.get("/sessions", response_model=Envelope[SessionsResult], responses=SIGNED_IN)
-async def sessions(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def sessions(principal: CurrentPrincipal, store: Sessions) -> dict[str, Any]:
     """The caller's live sessions."""
-    items = await request.state.session_store.live(principal.user_id)
+    items = await store.live(principal.user_id)
     return envelope.ok(
         SessionsResult(
             sessions=[
@@ -266,12 +275,10 @@ async def sessions(principal: CurrentPrincipal, request: Request) -> dict[str, A
     "/sessions/{sid}", response_model=Envelope[None], responses=error_responses(401, 403, 404, 503)
 )
 async def revoke_session(
-    sid: str, principal: CurrentPrincipal, request: Request, db: DbSession
+    sid: str, principal: CurrentPrincipal, db: DbSession, auth: Auth, audit: Audit
 ) -> dict[str, Any]:
     """Revoke one of the caller's sessions (someone else's is NOT_FOUND)."""
-    if not await service.revoke_session(
-        db, request.state.auth, AuditContext.from_request(request), principal, sid
-    ):
+    if not await service.revoke_session(db, auth, audit, principal, sid):
         raise NotFound("Session not found")
     return envelope.ok(None, "Session revoked")
 
@@ -282,14 +289,20 @@ async def revoke_session(
     responses=error_responses(401, 403, 429, 503),
 )
 async def change_password(
-    body: PasswordChangeRequest, principal: CurrentPrincipal, request: Request, db: DbSession
+    body: PasswordChangeRequest,
+    principal: CurrentPrincipal,
+    request: Request,
+    db: DbSession,
+    auth: Auth,
+    audit: Audit,
+    settings: AppSettings,
 ) -> dict[str, Any]:
     """Change the password; every other session is revoked."""
-    await _limit_password_check(request, principal.email)
+    await _limit_password_check(request, settings, principal.email)
     revoked = await service.change_password(
         db,
-        request.state.auth,
-        AuditContext.from_request(request),
+        auth,
+        audit,
         principal,
         current=body.current_password,
         new=body.new_password,

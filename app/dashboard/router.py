@@ -4,29 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from app.core import envelope
+from app.core.dependencies import AppRedis, AppSettings, RequestId
 from app.core.envelope import Envelope
 from app.dashboard import service
 from app.identity.dependencies import require
 from app.identity.principal import Principal
+from app.proxy.dependencies import Proxy
+from app.registry.dependencies import Registry
 
 router = APIRouter(tags=["dashboard"])
 
 
 @router.get("/dashboard", response_model=Envelope[dict[str, Any]])
 async def dashboard(
-    principal: Annotated[Principal, Depends(require("dashboard:read"))], request: Request
+    principal: Annotated[Principal, Depends(require("dashboard:read"))],
+    proxy: Proxy,
+    registry: Registry,
+    request_id: RequestId,
+    redis: AppRedis,
+    settings: AppSettings,
 ) -> dict[str, Any]:
     """`result.sources.<key>` is `{ok: true, data}` or `{ok: false, error: CODE}`."""
-    state = request.state
     page = await service.build(
-        state.proxy,
-        state.registry.dashboard,
+        proxy,
+        registry.dashboard,
         principal,
-        request_id=state.request_id,
-        redis=state.redis,
-        prefix=state.settings.redis_key_prefix,
+        request_id=request_id,
+        redis=redis,
+        prefix=settings.redis_key_prefix,
     )
     return envelope.ok(page)

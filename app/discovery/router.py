@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.core import envelope
 from app.core.envelope import Envelope
-from app.discovery.checker import HealthChecker, ServiceHealth
+from app.discovery.checker import ServiceHealth
+from app.discovery.dependencies import Checker
 from app.identity.dependencies import CurrentPrincipal
 from app.identity.principal import Principal
+from app.proxy.dependencies import Proxy
 from app.proxy.errors import ServiceNotFound
-from app.proxy.state import ProxyState, ServiceRuntime
+from app.proxy.state import ServiceRuntime
 
 router = APIRouter(prefix="/discovery", tags=["discovery"])
 
@@ -46,10 +48,10 @@ def _usable(principal: Principal, service: ServiceRuntime) -> tuple[bool, bool]:
 
 
 @router.get("/services", response_model=Envelope[list[ServiceRead]])
-async def list_services(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+async def list_services(
+    principal: CurrentPrincipal, proxy: Proxy, checker: Checker
+) -> dict[str, Any]:
     """Services the caller holds a permission for, with mode, status and circuit state."""
-    proxy: ProxyState = request.state.proxy
-    checker: HealthChecker = request.state.health_checker
     snapshot = checker.snapshot()
     items = []
     for name, service in proxy.services.items():
@@ -75,12 +77,11 @@ async def list_services(principal: CurrentPrincipal, request: Request) -> dict[s
 
 @router.get("/services/{name}/health", response_model=Envelope[ServiceHealthRead])
 async def service_health(
-    name: str, principal: CurrentPrincipal, request: Request
+    name: str, principal: CurrentPrincipal, proxy: Proxy, checker: Checker
 ) -> dict[str, Any]:
     """The newest health of one service (background checker, or a live probe)."""
-    proxy: ProxyState = request.state.proxy
     service = proxy.services.get(name)
     if service is None or not any(_usable(principal, service)):
         raise ServiceNotFound(details={"service": name})
-    health: ServiceHealth = await request.state.health_checker.current(name)
+    health: ServiceHealth = await checker.current(name)
     return envelope.ok(health.public())

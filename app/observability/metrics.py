@@ -8,7 +8,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
@@ -172,7 +172,7 @@ class StateCollector(Collector):
     """Gauges read at scrape time from the running app (breakers, sessions)."""
 
     def __init__(self) -> None:
-        self.breakers: Callable[[], dict[str, str]] | None = None
+        self.breakers: Callable[[], Mapping[str, str]] | None = None
         self.active_sessions: Callable[[], int | None] | None = None
         self.session_cache: Callable[[], CacheState] | None = None
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from app.core.config import Settings
+from app.core.dependencies import AppSettings
 from app.core.errors import NotFound
 from app.core.network import peer_is_trusted
 from app.observability import metrics
@@ -15,9 +15,8 @@ from app.observability import metrics
 router = APIRouter(include_in_schema=False)
 
 
-def scraper_allowed(request: Request) -> None:
+def scraper_allowed(request: Request, settings: AppSettings) -> None:
     """404 unless the TCP peer (never a forwarded header) is in METRICS_ALLOW_CIDRS."""
-    settings: Settings = request.state.settings
     if not peer_is_trusted(request.scope, settings.metrics_networks):
         raise NotFound()
 

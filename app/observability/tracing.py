@@ -58,9 +58,8 @@ def instrument_app(app: FastAPI, tracer_provider: Any = None) -> bool:
     return True
 
 
-def instrument_clients(app: FastAPI, engine: Any) -> Callable[[], None]:
-    """Instrument the database engine and Redis; returns the undo for shutdown."""
-    provider = getattr(app.state, "tracer_provider", None)
+def instrument_clients(provider: Any, engine: Any) -> Callable[[], None]:
+    """Instrument the database engine and Redis (no provider: nothing); returns the undo."""
     if provider is None:
         return lambda: None
     from opentelemetry.instrumentation.redis import RedisInstrumentor

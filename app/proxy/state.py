@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
-import os
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.core.logging import get_logger
@@ -205,41 +200,3 @@ def build_proxy_state(
         quotas_enabled=settings.rate_limit_enabled,
         uploads=UploadSlots(settings.proxy_max_uploads_per_user),
     )
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
-@asynccontextmanager
-async def proxy_components(app: FastAPI, state: dict[str, Any]) -> AsyncIterator[None]:
-    """Start-up hook: build the proxy (registry and providers reused if present), close at exit."""
-    settings: Settings = state["settings"]
-    registry: RegistryConfig | None = state.get("registry")
-    if registry is None:
-        from app.registry.loader import load_registry
-
-        registry = await _maybe_await(load_registry(settings))
-        state["registry"] = registry
-    assert registry is not None
-    providers: Mapping[str, CredentialProvider] | None = state.get("credential_providers")
-    if providers is None:
-        from app.credentials.factory import build_providers
-
-        providers = await _maybe_await(build_providers(registry, settings))
-        state["credential_providers"] = providers
-    assert providers is not None
-    provider = getattr(app.state, "tracer_provider", None)
-    if provider is not None:
-        from app.proxy.tracing import traced_client_factory
-
-        factory = traced_client_factory(provider, default_client)
-        proxy = build_proxy_state(registry, providers, settings, client_factory=factory)
-    else:
-        proxy = build_proxy_state(registry, providers, settings)
-    state[STATE_KEY] = proxy
-    log.info("proxy ready", services=sorted(proxy.services))
-    try:
-        yield
-    finally:
-        await proxy.aclose()

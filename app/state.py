@@ -1,0 +1,53 @@
+"""`StudioState`: everything the lifespan builds, as one typed object.
+
+The lifespan builds it, the start-up hooks (`app/startup.py`) complete it, and each request
+sees it as its `request.state` through `request_state()` (Starlette copies that mapping into
+every request). Routes read it through the `Annotated` dependencies of each domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.auth.dependencies import AuthState
+from app.core.config import Settings
+from app.core.redis import RedisClient
+from app.credentials.base import CredentialProvider
+from app.discovery import dependencies as discovery
+from app.discovery.checker import HealthChecker
+from app.proxy.state import STATE_KEY, ProxyState
+from app.registry.schema import RegistryConfig
+
+
+@dataclass(slots=True)
+class StudioState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: RedisClient
+    registry: RegistryConfig
+    auth: AuthState
+    tracer_provider: Any = None  # OpenTelemetry's, when tracing is on
+    credential_providers: Mapping[str, CredentialProvider] | None = None
+    proxy: ProxyState | None = None
+    health_checker: HealthChecker | None = None
+
+    def request_state(self) -> dict[str, Any]:
+        """The mapping each request gets as its state (keys are the getters' contract)."""
+        state: dict[str, Any] = {
+            "settings": self.settings,
+            "engine": self.engine,
+            "sessions": self.sessions,
+            "redis": self.redis,
+            "registry": self.registry,
+            **self.auth.request_state(),
+        }
+        if self.proxy is not None:
+            state[STATE_KEY] = self.proxy
+        if self.health_checker is not None:
+            state[discovery.STATE_KEY] = self.health_checker
+        return state
