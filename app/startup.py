@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from app.core.logging import get_logger
 from app.credentials.factory import build_providers
 from app.discovery.checker import HealthChecker
-from app.observability.metrics import STATE, CacheState
+from app.observability.gauges import STATE, CacheState
 from app.proxy.client import ClientFactory
 from app.proxy.state import build_proxy_state, default_client
 from app.proxy.tracing import traced_client_factory

@@ -1,30 +1,20 @@
-"""Prometheus metrics: requests, latency, downstream calls, breakers, rate limits, sessions."""
+"""Prometheus metrics: requests, latency, downstream calls, rate limits (gauges: `gauges.py`)."""
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import functools
-import os
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
-    generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.exposition import start_publisher
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -50,7 +40,6 @@ DOWNSTREAM_ERRORS = Counter(
     "Downstream failures by service and kind",
     ("service", "kind"),
 )
-BREAKER_CODES = {"closed": 0, "half_open": 1, "open": 2}
 RATE_LIMITED = Counter(
     "studio_rate_limit_rejections_total", "Requests refused by a rate limit, by bucket", ("bucket",)
 )
@@ -114,169 +103,6 @@ class MetricsMiddleware:
             count, latency = _request_series(route_label(scope), scope["method"], status)
             count.inc()
             latency.observe(time.perf_counter() - started)
-
-
-MultiprocessMode = Literal["livemax", "livemin", "livesum"]
-
-
-class StateGauge(NamedTuple):
-    """A gauge read from the running app, and how workers' values combine (multiprocess)."""
-
-    name: str
-    help: str
-    labels: tuple[str, ...]
-    mode: MultiprocessMode
-
-
-BREAKER = StateGauge(
-    "studio_circuit_breaker_open",
-    "Circuit breaker state per service (0 closed, 1 half-open, 2 open)",
-    ("service",),
-    "livemax",  # the worst worker's
-)
-SESSIONS = StateGauge(
-    "studio_active_sessions", "Live sessions in Redis (sampled)", (), "livemax"
-)  # every worker samples the same Redis
-CACHE_LIVE = StateGauge(
-    "studio_session_cache_live",
-    "1 while the session cache serves (its pub/sub subscriber is current); "
-    "0 if any worker's is off",
-    (),
-    "livemin",
-)
-CACHE_ENTRIES = StateGauge(
-    "studio_session_cache_entries", "Sessions held in the workers' caches", (), "livesum"
-)
-CACHE_LOOKUPS = StateGauge(
-    "studio_session_cache_lookups",
-    "Session checks since each worker started, by result (hit: answered by the cache; miss: "
-    "read from Redis); cumulative, so rate() gives the hit ratio",
-    ("result",),
-    "livesum",
-)
-
-
-class CacheState(NamedTuple):
-    """What the session cache reports to /metrics."""
-
-    live: bool
-    entries: int
-    hits: int
-    misses: int
-
-
-Sample = tuple[StateGauge, tuple[str, ...], float]
-
-
-class StateCollector(Collector):
-    """Gauges read at scrape time from the running app (breakers, sessions)."""
-
-    def __init__(self) -> None:
-        self.breakers: Callable[[], Mapping[str, str]] | None = None
-        self.active_sessions: Callable[[], int | None] | None = None
-        self.session_cache: Callable[[], CacheState] | None = None
-
-    def samples(self) -> Iterator[Sample]:
-        """This process's current values."""
-        for service, state in (self.breakers() if self.breakers else {}).items():
-            yield BREAKER, (service,), BREAKER_CODES.get(state, 0)
-        sessions = self.active_sessions() if self.active_sessions else None
-        if sessions is not None:
-            yield SESSIONS, (), sessions
-        if self.session_cache is not None:
-            cache = self.session_cache()
-            yield CACHE_LIVE, (), int(cache.live)
-            yield CACHE_ENTRIES, (), cache.entries
-            yield CACHE_LOOKUPS, ("hit",), cache.hits
-            yield CACHE_LOOKUPS, ("miss",), cache.misses
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        families = {spec: _family(spec) for spec in (BREAKER, SESSIONS)}  # listed even if empty
-        for spec, labels, value in self.samples():
-            family = families.get(spec) or families.setdefault(spec, _family(spec))
-            family.add_metric(list(labels), value)
-        yield from families.values()
-
-
-def _family(spec: StateGauge) -> GaugeMetricFamily:
-    return GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
-
-
-STATE = StateCollector()
-REGISTRY.register(STATE)
-
-
-def multiprocess_dir() -> str | None:
-    """PROMETHEUS_MULTIPROC_DIR when set: every worker writes its series there."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
-PUBLISH_INTERVAL = 5.0
-
-
-class StatePublisher:
-    """Copies this worker's `STATE` into the multiprocess files (a daemon thread per worker),
-    so that a scrape answered by one worker shows every live worker's state."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        # Created at a first value: an unlabelled gauge would otherwise report a made-up 0.
-        # Registered nowhere: `render` reads them back through the files.
-        self.gauges: dict[StateGauge, Gauge] = {}
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, name="metrics-publisher", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        # Live-mode gauges of a worker that has exited must not count any more.
-        atexit.register(mark_process_dead, os.getpid(), self.path)
-
-    def publish(self) -> None:
-        """Write the current state (also called by the worker that answers a scrape)."""
-        with self.lock:
-            for spec, labels, value in STATE.samples():
-                gauge = self.gauges.get(spec)
-                if gauge is None:
-                    gauge = self.gauges[spec] = Gauge(
-                        spec.name,
-                        spec.help,
-                        spec.labels,
-                        registry=None,
-                        multiprocess_mode=spec.mode,
-                    )
-                (gauge.labels(*labels) if labels else gauge).set(value)
-
-    def _run(self) -> None:
-        while True:
-            # A callback failing mid-shutdown: the next round publishes again.
-            with contextlib.suppress(Exception):
-                self.publish()
-            time.sleep(PUBLISH_INTERVAL)
-
-
-_publisher: StatePublisher | None = None
-
-
-def start_publisher() -> None:
-    """In multiprocess mode, start this process's publisher (once)."""
-    global _publisher
-    path = multiprocess_dir()
-    if path is None or _publisher is not None:
-        return
-    _publisher = StatePublisher(path)
-    _publisher.start()
-
-
-def render() -> tuple[bytes, str]:
-    """The exposition text: every worker's metrics when PROMETHEUS_MULTIPROC_DIR is set."""
-    path = multiprocess_dir()
-    if path is None:
-        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-    if _publisher is not None:
-        _publisher.publish()
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
-    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 # `labels()` validates and locks on every call: the children are looked up once per label set.

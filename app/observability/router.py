@@ -10,7 +10,7 @@ from starlette.responses import Response
 from app.core.dependencies import AppSettings
 from app.core.errors import NotFound
 from app.core.network import peer_is_trusted
-from app.observability import metrics
+from app.observability import exposition
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,5 +23,5 @@ def scraper_allowed(request: Request, settings: AppSettings) -> None:
 
 @router.get("/metrics")
 async def prometheus(_: Annotated[None, Depends(scraper_allowed)]) -> Response:
-    body, content_type = metrics.render()
+    body, content_type = exposition.render()
     return Response(body, media_type=content_type)
