@@ -17,11 +17,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from redis.asyncio.client import PubSub
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
+from app.auth.session_data import Fields, Shape
 from app.core.logging import get_logger
+from app.core.redis import RedisClient
 
 log = get_logger("studio.sessions.cache")
 
@@ -37,8 +40,7 @@ FLUSH = b"*"  # a message that empties every instance's cache
 # (a logout, a revoke) waits for them.
 PUBLISH_BACKOFF = (0.02, 0.1, 0.0)
 
-Values = list[bytes | None]
-Loader = Callable[[str, tuple[str, ...]], Awaitable[Values]]
+Loader = Callable[[str, Shape], Awaitable[Fields]]
 
 
 class SessionCache:
@@ -49,13 +51,15 @@ class SessionCache:
     wait on Redis at once; an entry is still never served past its `ttl`.
     """
 
-    def __init__(self, redis: Any, channel: str, ttl: float, listener: Any = None) -> None:
+    def __init__(
+        self, redis: RedisClient, channel: str, ttl: float, listener: RedisClient | None = None
+    ) -> None:
         self._redis = redis  # publishes
         self._listener = listener or redis  # subscribes: holds a connection for good
         self.channel = channel
         self._ttl = ttl
         # key -> (expires, refresh after, fields, values)
-        self._entries: dict[str, tuple[float, float, tuple[str, ...], Values]] = {}
+        self._entries: dict[str, tuple[float, float, Shape, Fields]] = {}
         self._live_until = 0.0
         self.generation = 0
         self.loader: Loader | None = None
@@ -73,7 +77,7 @@ class SessionCache:
     def live(self) -> bool:
         return time.monotonic() < self._live_until
 
-    def get(self, key: str, fields: tuple[str, ...]) -> Values | None:
+    def get(self, key: str, fields: Shape) -> Fields | None:
         entry = self._entries.get(key)
         if entry is None:
             self.misses += 1
@@ -88,7 +92,7 @@ class SessionCache:
             self._refreshing[key] = asyncio.create_task(self._refresh(key, fields, self.loader))
         return values
 
-    async def _refresh(self, key: str, fields: tuple[str, ...], loader: Loader) -> None:
+    async def _refresh(self, key: str, fields: Shape, loader: Loader) -> None:
         generation = self.generation
         try:
             values = await loader(key, fields)
@@ -98,7 +102,7 @@ class SessionCache:
             self._refreshing.pop(key, None)
         self.put(key, fields, values, generation)
 
-    def put(self, key: str, fields: tuple[str, ...], values: Values, generation: int) -> None:
+    def put(self, key: str, fields: Shape, values: Fields, generation: int) -> None:
         """Store a fill read while `generation` was current; dropped if anything was invalidated
         since (the read may predate the change)."""
         if generation != self.generation or not self.live:
@@ -171,6 +175,8 @@ class SessionCache:
                 # redis-py reconnects and resubscribes by itself: off from that moment until
                 # the new subscription is confirmed.
                 connection = pubsub.connection
+                if connection is None:  # subscribe() has just connected it
+                    raise RuntimeError("subscribed without a connection")
                 connection.register_connect_callback(self._on_reconnect)
                 await self._listen(pubsub)
             except asyncio.CancelledError:
@@ -183,15 +189,15 @@ class SessionCache:
                 if connection is not None:
                     connection.deregister_connect_callback(self._on_reconnect)
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), HEARTBEAT)
+                    await asyncio.wait_for(pubsub.aclose(), HEARTBEAT)  # type: ignore[no-untyped-call]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), backoff)
             backoff = min(backoff * 2, 5.0)
 
-    def _on_reconnect(self, _connection: Any) -> None:
+    def _on_reconnect(self, _connection: AbstractConnection) -> None:
         self._switch_off()
 
-    async def _listen(self, pubsub: Any) -> None:
+    async def _listen(self, pubsub: PubSub) -> None:
         subscribed = False
         next_ping = 0.0
         last_pong = time.monotonic()

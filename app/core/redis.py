@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -14,7 +14,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.core.config import Settings
 
-RedisClient = Redis | RedisCluster
+# Every client create_redis builds (fakeredis's FakeAsyncRedis and Sentinel's master are Redis).
+RedisClient: TypeAlias = Redis | RedisCluster
 RETRIES = 5
 
 
@@ -40,7 +41,7 @@ def _common(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_redis(settings: Settings, max_connections: int | None = None) -> Any:
+def create_redis(settings: Settings, max_connections: int | None = None) -> RedisClient:
     """Build the client from REDIS_URL, REDIS_HOST or, in an embedded dev run, fakeredis.
 
     `max_connections` (default REDIS_MAX_CONNECTIONS) sizes the pool, per node on a cluster.
@@ -65,7 +66,7 @@ def create_redis(settings: Settings, max_connections: int | None = None) -> Any:
     return FakeAsyncRedis()
 
 
-def _from_url(url: str, settings: Settings, limit: int, forced: bool) -> Any:
+def _from_url(url: str, settings: Settings, limit: int, forced: bool) -> RedisClient:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("redis+sentinel", "sentinel"):
@@ -80,7 +81,9 @@ def _from_url(url: str, settings: Settings, limit: int, forced: bool) -> Any:
             db=db,
             **_common(settings),
         )
-        return sentinel.master_for(service, max_connections=limit)
+        # master_for is untyped upstream; it builds its `redis_class`, Redis by default.
+        master: Redis = sentinel.master_for(service, max_connections=limit)
+        return master
     if scheme in ("redis+cluster", "rediss+cluster", "cluster"):
         real = ("rediss" if scheme.startswith("rediss") else "redis") + url[len(scheme) :]
         common = _common(settings)
@@ -97,5 +100,5 @@ def _from_url(url: str, settings: Settings, limit: int, forced: bool) -> Any:
     return Redis(connection_pool=pool)
 
 
-async def close_redis(client: Any) -> None:
+async def close_redis(client: RedisClient) -> None:
     await client.aclose()

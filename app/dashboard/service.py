@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from app.core.envelope import is_envelope
 from app.core.logging import get_logger
+from app.core.redis import RedisClient
 from app.identity.principal import Principal
 from app.proxy.calls import error_code, get_json
 from app.proxy.state import ProxyState
@@ -52,7 +53,7 @@ async def build(
     principal: Principal,
     *,
     request_id: str,
-    redis: Any,
+    redis: RedisClient,
     prefix: str,
 ) -> dict[str, Any]:
     """Every source's slot; failures are reported in their slot, never for the whole page.

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.redis import RedisClient
+
 PROBE_TIMEOUT = 2.0
 
 
@@ -29,7 +31,7 @@ async def probe_database(engine: AsyncEngine) -> dict[str, Any]:
     return await _timed(ping)
 
 
-async def probe_redis(redis: Any) -> dict[str, Any]:
+async def probe_redis(redis: RedisClient) -> dict[str, Any]:
     async def ping() -> None:
         await redis.ping()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from app.core.errors import DependencyUnavailable
+from app.core.redis import RedisClient
 
 # KEYS[1] the window's sorted set; ARGV: window (ms), limit, member suffix.
 # Redis's own clock, so every instance agrees; prune, count, admit, and report in one step.
@@ -57,7 +57,7 @@ class Decision:
 class RateLimiter:
     """Counts hits per key in Redis; a Redis failure refuses the request (fail closed)."""
 
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
         self._script = redis.register_script(SLIDING_WINDOW)

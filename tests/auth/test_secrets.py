@@ -10,7 +10,7 @@ import httpx
 import pytest
 from loguru import logger
 
-from app.auth import service as auth_service
+from app.auth import login as auth_login
 from app.core.config import Settings
 from tests.auth.helpers import (
     AUTH,
@@ -108,7 +108,7 @@ async def test_secrets_never_logged(
     async def explode(*_: Any, **__: Any) -> None:
         raise RuntimeError("session store exploded")
 
-    monkeypatch.setattr(auth_service, "open_session", explode)
+    monkeypatch.setattr(auth_login, "open_session", explode)
     crashed = await client.post(f"{AUTH}/login", json={"email": email, "password": NEW_PASSWORD})
     assert_error(crashed, 500, "INTERNAL_ERROR")
     assert NEW_PASSWORD not in crashed.text and "exploded" not in crashed.text
