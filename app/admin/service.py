@@ -15,7 +15,7 @@ from app.audit.service import Action, AuditContext
 from app.auth import accounts
 from app.auth.models import User
 from app.auth.service import AuthContext, get_user
-from app.auth.sessions import Grants
+from app.auth.session_data import Grants
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.identity.permissions import uncovered
 from app.identity.principal import Principal

@@ -9,12 +9,14 @@ import orjson
 from fastapi import Depends, Request
 
 from app.audit.service import AuditContext
-from app.auth import cookies, service, sessions
+from app.auth import cookies, sessions
 from app.auth.cookies import CookiePolicy
 from app.auth.errors import SessionRevoked, TokenInvalid
 from app.auth.reconcile import Reconciler
+from app.auth.renewal import refresh_cookie_session
 from app.auth.service import AuthContext
 from app.auth.session_cache import SessionCache
+from app.auth.session_data import CookieSessionFields, SessionFields
 from app.auth.sessions import SessionStore
 from app.auth.tokens import TokenService
 from app.core.config import Settings
@@ -122,27 +124,22 @@ async def authenticate(request: Request) -> Principal:
             return await _cookie_principal(request, policy)
     claims = state.tokens.verify(_bearer(header), "access")
     store: SessionStore = state.session_store
-    uid, email, roles, perms, _ = await store.principal_fields(claims.sub, claims.sid)
-    if uid is None or uid.decode() != claims.sub:
+    fields = await store.principal_fields(claims.sub, claims.sid)
+    if fields.user_id is None or fields.user_id.decode() != claims.sub:
         raise SessionRevoked()
-    return _principal(request, claims.sub, claims.sid, email, roles, perms)
+    return _principal(request, claims.sub, claims.sid, fields)
 
 
 def _principal(
-    request: Request,
-    user_id: str,
-    sid: str,
-    email: bytes | None,
-    roles: bytes | None,
-    perms: bytes | None,
+    request: Request, user_id: str, sid: str, fields: SessionFields | CookieSessionFields
 ) -> Principal:
     request.scope["state"]["user_id"] = user_id
     return Principal(
         user_id=user_id,
-        email=(email or b"").decode(),
+        email=(fields.email or b"").decode(),
         session_id=sid,
-        roles=tuple(r for r in (roles or b"").decode().split(",") if r),
-        permissions=frozenset(orjson.loads(perms or b"[]")),
+        roles=tuple(r for r in (fields.roles or b"").decode().split(",") if r),
+        permissions=frozenset(orjson.loads(fields.permissions or b"[]")),
     )
 
 
@@ -157,34 +154,32 @@ async def _cookie_principal(request: Request, policy: CookiePolicy) -> Principal
     if cookie is None:
         raise TokenInvalid("Session cookie is invalid")
     store: SessionStore = request.state.session_store
-    uid, email, roles, perms, _, mode, csec, csrf, aexp, created = await store.principal_fields(
-        cookie.user_id, cookie.session_id, store.COOKIE_FIELDS
-    )
-    if uid is None or uid.decode() != cookie.user_id or mode != b"cookie":
+    uid, sid = cookie.user_id, cookie.session_id
+    fields = await store.principal_fields(uid, sid, CookieSessionFields)
+    if fields.user_id is None or fields.user_id.decode() != uid or fields.mode != b"cookie":
         raise SessionRevoked()
-    if not cookies.secret_matches(cookie, csec):
+    if not cookies.secret_matches(cookie, fields.secret_hash):
         raise TokenInvalid("Session cookie is invalid")
-    if unsafe:
-        policy.check_token(request, csrf)  # bound to the session: a planted cookie fails here
+    if unsafe:  # bound to the session: a planted cookie fails here
+        policy.check_token(request, fields.csrf)
     request.scope["state"].update(
         auth_mode="cookie",
-        csrf_token=(csrf or b"").decode(),
-        session_seconds_left=int(store.ends_at(float(created or 0)) - sessions.clock()),
+        csrf_token=(fields.csrf or b"").decode(),
+        session_seconds_left=int(store.ends_at(float(fields.created_at or 0)) - sessions.clock()),
     )
-    if aexp is None or float(aexp) <= cookies.clock():
-        await _renew(request, cookie.user_id, cookie.session_id)
+    expires = fields.access_expires_at
+    if expires is None or float(expires) <= cookies.clock():
+        await _renew(request, uid, sid)
         # The renewal carried the user's current grants: answer with them.
-        uid, email, roles, perms, *_ = await store.principal_fields(
-            cookie.user_id, cookie.session_id, store.COOKIE_FIELDS
-        )
-        if uid is None:
+        fields = await store.principal_fields(uid, sid, CookieSessionFields)
+        if fields.user_id is None:
             raise SessionRevoked()
-    return _principal(request, cookie.user_id, cookie.session_id, email, roles, perms)
+    return _principal(request, uid, sid, fields)
 
 
 async def _renew(request: Request, user_id: str, sid: str) -> None:
     state = request.state
     async with state.sessions() as db:
-        await service.refresh_cookie_session(
+        await refresh_cookie_session(
             db, state.auth, AuditContext.from_request(request), user_id, sid
         )

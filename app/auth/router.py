@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
 from app.audit.dependencies import Audit
-from app.auth import service
+from app.auth import login as sign_in
+from app.auth import renewal, revocation, service
 from app.auth.cookies import CookieGrant
 from app.auth.dependencies import Auth, Policy, Sessions, Tokens, authenticate, bearer_token
 from app.auth.errors import InvalidCredentials
@@ -101,7 +102,7 @@ async def register(
 ) -> dict[str, Any]:
     """Create an account (role `viewer`)."""
     await _limit_register(request, settings)
-    user = await service.register(
+    user = await sign_in.register(
         db,
         audit,
         email=body.email,
@@ -135,7 +136,7 @@ async def login(
         policy.check_origin(request, required=False)
         grant = CookieGrant.new()
     await _limit_password_check(request, settings, body.email)
-    pair = await service.login(
+    pair = await sign_in.login(
         db,
         auth,
         audit,
@@ -177,7 +178,7 @@ async def token(
         return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
     try:
         await _limit_password_check(request, settings, email)
-        pair = await service.login(
+        pair = await sign_in.login(
             db,
             auth,
             audit,
@@ -199,7 +200,7 @@ async def token(
 @router.post("/refresh", response_model=Envelope[TokenPair], responses=STILL_ACTIVE)
 async def refresh(request: Request, db: DbSession, auth: Auth, audit: Audit) -> dict[str, Any]:
     """Rotate: a new pair; the presented refresh token never works again."""
-    pair = await service.refresh(db, auth, audit, bearer_token(request))
+    pair = await renewal.refresh(db, auth, audit, bearer_token(request))
     return envelope.ok(pair, "Tokens refreshed")
 
 
@@ -217,7 +218,7 @@ async def logout(
         # The cookie's session is already gone: still clear the browser's cookies.
         _set_cookies(response, policy.clear_cookies())
         return envelope.ok(None, "Logged out")
-    await service.logout(db, auth, audit, principal)
+    await revocation.logout(db, auth, audit, principal)
     if by_cookie:
         _set_cookies(response, policy.clear_cookies())
     return envelope.ok(None, "Logged out")
@@ -278,7 +279,7 @@ async def revoke_session(
     sid: str, principal: CurrentPrincipal, db: DbSession, auth: Auth, audit: Audit
 ) -> dict[str, Any]:
     """Revoke one of the caller's sessions (someone else's is NOT_FOUND)."""
-    if not await service.revoke_session(db, auth, audit, principal, sid):
+    if not await revocation.revoke_session(db, auth, audit, principal, sid):
         raise NotFound("Session not found")
     return envelope.ok(None, "Session revoked")
 
@@ -299,7 +300,7 @@ async def change_password(
 ) -> dict[str, Any]:
     """Change the password; every other session is revoked."""
     await _limit_password_check(request, settings, principal.email)
-    revoked = await service.change_password(
+    revoked = await revocation.change_password(
         db,
         auth,
         audit,

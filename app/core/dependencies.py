@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from app.core.redis import RedisClient
@@ -16,6 +17,10 @@ from app.core.redis import RedisClient
 
 def settings_of(request: Request) -> Settings:
     return request.state.settings  # type: ignore[no-any-return]
+
+
+def engine_of(request: Request) -> AsyncEngine:
+    return request.state.engine  # type: ignore[no-any-return]
 
 
 def redis_of(request: Request) -> RedisClient:
@@ -28,5 +33,6 @@ def request_id_of(request: Request) -> str:
 
 
 AppSettings = Annotated[Settings, Depends(settings_of)]
+AppEngine = Annotated[AsyncEngine, Depends(engine_of)]
 AppRedis = Annotated[RedisClient, Depends(redis_of)]
 RequestId = Annotated[str, Depends(request_id_of)]

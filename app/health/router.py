@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.core import envelope
+from app.core.dependencies import AppEngine, AppRedis
 from app.core.envelope import Envelope
 from app.core.errors import DependencyUnavailable
 from app.core.render import ErrorResponse
+from app.discovery.dependencies import RunningChecker
 from app.health import service
 
 live_router = APIRouter(tags=["health"])
@@ -24,9 +26,9 @@ async def liveness() -> dict[str, Any]:
 
 
 @ready_router.get("/health", response_model=Envelope[dict[str, Any]])
-async def readiness(request: Request) -> Response:
+async def readiness(engine: AppEngine, redis: AppRedis, checker: RunningChecker) -> Response:
     """PostgreSQL, Redis and downstream status: 200 when both stores answer, else 503."""
-    ready, report = await service.readiness(request.state)
+    ready, report = await service.readiness(engine, redis, checker)
     if ready:
         return envelope.EnvelopeResponse(envelope.ok(report, "All dependencies are up"))
     return ErrorResponse(DependencyUnavailable(details=report))

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.redis import RedisClient
+from app.discovery.checker import HealthChecker
 
 PROBE_TIMEOUT = 2.0
 
@@ -38,25 +39,25 @@ async def probe_redis(redis: RedisClient) -> dict[str, Any]:
     return await _timed(ping)
 
 
-async def _services(checker: Any) -> dict[str, Any] | None:
+async def _services(checker: HealthChecker | None) -> dict[str, Any] | None:
     if checker is None:
         return None
     try:
         return await asyncio.wait_for(checker.overview(), PROBE_TIMEOUT * 3)
     except TimeoutError:
-        return checker.snapshot()  # type: ignore[no-any-return]
+        return checker.snapshot()
 
 
-async def readiness(state: Any) -> tuple[bool, dict[str, Any]]:
-    """Probe PostgreSQL and Redis concurrently; ready when both answer."""
-    checker = getattr(state, "health_checker", None)  # set by the discovery start-up hook
-    database, redis, services = await asyncio.gather(
-        probe_database(state.engine),
-        probe_redis(state.redis),
-        _services(checker),
+async def readiness(
+    engine: AsyncEngine, redis: RedisClient, checker: HealthChecker | None
+) -> tuple[bool, dict[str, Any]]:
+    """Probe PostgreSQL and Redis concurrently; ready when both answer. The downstreams'
+    health (`checker`, when discovery runs) is reported but never makes Studio unready."""
+    database, redis_check, services = await asyncio.gather(
+        probe_database(engine), probe_redis(redis), _services(checker)
     )
-    checks: dict[str, Any] = {"database": database, "redis": redis}
-    ready = database["status"] == "up" and redis["status"] == "up"
+    checks: dict[str, Any] = {"database": database, "redis": redis_check}
+    ready = database["status"] == "up" and redis_check["status"] == "up"
     if services is not None:
-        checks["services"] = services  # reported; a down downstream does not make Studio unready
+        checks["services"] = services
     return ready, {"status": "ok" if ready else "unavailable", "checks": checks}
