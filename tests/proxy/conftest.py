@@ -1,45 +1,59 @@
 """Real fake downstreams on loopback and a uvicorn-served Studio in front of them.
 
-The Studio app here is built like `create_app` (same middleware, handlers and proxy route)
-but without database or auth: the forwarder's principal lookup is replaced by bearer tokens
-naming test principals, and the registry and credential providers are built in the test.
+The Studio app here is built like `create_app` (same app class, middleware in the same order,
+handlers and proxy route) and served with the HTTP protocol of `studio serve`, around a
+lifespan state without database: production's auth state on the run's Redis (tests/services.py)
+under a key prefix of its own, production's upstream client, and the registry and credential
+providers built in the test. The test principals sign in as login does: a session in the
+session store and an access token from the token service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import fakeredis
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
-from app.auth.principal import Principal
+from app.audit.service import AuditContext
+from app.auth.dependencies import build_auth_state
+from app.auth.login import open_session
+from app.auth.session_data import Grants
 from app.core import handlers
 from app.core.config import Settings
+from app.core.edge import RequestLimitsMiddleware, SecurityHeadersMiddleware
+from app.core.edge import cors as cors_middleware
 from app.core.envelope import EnvelopeResponse
-from app.core.errors import TokenInvalid, Unauthorized
 from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
+from app.core.redis import close_redis, create_redis
 from app.credentials.base import BasicCredentials, CredentialProvider
-from app.proxy import forwarder
+from app.identity.principal import Principal
+from app.main import OPENAPI_PATH, StudioApp, proxied_prefixes
+from app.observability.metrics import MetricsMiddleware
 from app.proxy.client import UpstreamClient
 from app.proxy.router import include_proxy
-from app.proxy.state import STATE_KEY, ProxyState, build_proxy_state
-from app.ratelimit.service import RateLimiter
+from app.proxy.state import STATE_KEY, ProxyState, build_proxy_state, default_client
 from app.registry.schema import RegistryConfig, ServiceConfig
+from app.runtime.protocol import http_protocol
+from tests.conftest import RUN_ID, TEST_SECRET
 from tests.fakes.server import FakeService, make_service, serve_refusing_after_accept
-from tests.support import free_port, live_server
+from tests.support import free_port, live_server, refusing_port
 
 SERVICE_USER = "svc"
 SERVICE_PASSWORD = "svc-pass"
 JSON_CAP = 1024 * 1024
 
+# Who signs in for each test; the session id a principal gets is the one sign-in gives.
 PRINCIPALS = {
     "admin": Principal(
         "u-admin", "admin@example.com", "s-admin", ("admin", "editor"), frozenset({"*"})
@@ -54,20 +68,40 @@ PRINCIPALS = {
     "nobody": Principal("u-nobody", "nobody@example.com", "s-nobody", (), frozenset()),
 }
 
+# Each signed-in principal's access token, while its sessions live (see `signed_in`).
+_TOKENS: dict[str, str] = {}
+
+
+def token(name: str) -> str:
+    """The access token of the signed-in principal `name`; any other name is sent as it is,
+    which Studio refuses as a malformed token."""
+    return _TOKENS.get(name, name)
+
 
 def bearer(name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {name}"}
+    return {"Authorization": f"Bearer {token(name)}"}
 
 
-async def fake_authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    if not header.startswith("Bearer "):
-        raise Unauthorized()
-    principal = PRINCIPALS.get(header[7:])
-    if principal is None:
-        raise TokenInvalid()
-    request.scope["state"]["user_id"] = principal.user_id
-    return principal
+@asynccontextmanager
+async def signed_in(state: Mapping[str, Any]) -> AsyncIterator[dict[str, str]]:
+    """Sign every `PRINCIPALS` entry in to the app whose lifespan state is `state`, as login
+    does once the password is checked (a session with its grants, a token pair); yields the
+    access tokens and revokes the sessions after."""
+    auth = state["auth"]
+    ctx = AuditContext(client_ip="127.0.0.1", user_agent="tests/proxy")
+    principals = dict(PRINCIPALS)
+    minted: dict[str, str] = {}
+    for name, who in principals.items():
+        grants = Grants(list(who.roles), sorted(who.permissions), 0)
+        pair = await open_session(auth, who.user_id, who.email, grants, ctx)
+        minted[name] = pair.access_token
+    _TOKENS.update(minted)
+    try:
+        yield minted
+    finally:
+        _TOKENS.clear()
+        for who in principals.values():
+            await auth.sessions.revoke_all(who.user_id)
 
 
 class StaticProvider:
@@ -162,11 +196,6 @@ async def _serve_all(services: dict[str, FakeService], urls: dict[str, str]) -> 
         yield
 
 
-@pytest.fixture(autouse=True)
-def _principals(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(forwarder, "authenticate", fake_authenticate)
-
-
 def service(base_url: str, mode: str = "wildcard", **extra: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "base_url": base_url,
@@ -249,18 +278,51 @@ class Studio:
         return await self.http.request(method, "/api/v1" + path, headers=headers, **kw)
 
 
-def lean_app(settings: Settings, state: dict[str, Any]) -> FastAPI:
-    """Studio's middleware, handlers and proxy route around a fixed lifespan state."""
+def lean_app(settings: Settings, registry: RegistryConfig, state: dict[str, Any]) -> FastAPI:
+    """`create_app` without the database: its app class, handlers, proxy route and middleware
+    in its order (test_integration checks the order), serving the lifespan state `state`."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        yield state
+        # Started as the lifespan's `session_cache` hook does (that hook also feeds /metrics).
+        cache = state["session_store"].cache
+        if cache is not None:
+            cache.start()
+        try:
+            yield state
+        finally:
+            if cache is not None:
+                await cache.stop()
 
-    app = FastAPI(default_response_class=EnvelopeResponse, lifespan=lifespan)
+    app = StudioApp(
+        default_response_class=EnvelopeResponse, lifespan=lifespan, redirect_slashes=False
+    )
+    app.state.settings = settings
+    app.state.registry = registry
     handlers.install(app)
     include_proxy(app, settings)
-    app.add_middleware(EnvelopeMiddleware, raw_paths=("/openapi.json", "/metrics"))
-    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_networks)
+    app.add_middleware(EnvelopeMiddleware, raw_paths=(OPENAPI_PATH, "/metrics"))
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_header_bytes=settings.max_request_header_bytes,
+        max_body_bytes=settings.max_json_body_bytes,
+        exempt_prefixes=proxied_prefixes(settings, registry),
+    )
+    if settings.cors_allow_origins:
+        app.add_middleware(cors_middleware, settings=settings)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=settings.trusted_networks,
+        public_origin=settings.public_origin,
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_max_age=settings.security_hsts_max_age,
+        trust_forwarded_proto=bool(settings.trusted_proxies),
+    )
+    if settings.runtime_fast_lane:
+        app.enable_proxy_lane()
     return app
 
 
@@ -268,13 +330,24 @@ ClientWrapper = Callable[[str, UpstreamClient], UpstreamClient]
 
 
 @pytest.fixture
-def proxy_settings(tmp_path: Any) -> Settings:
-    return Settings(_env_file=None, environment="dev", log_dir=tmp_path / "logs")  # type: ignore[call-arg]
+def proxy_settings(redis_url: str | None, tmp_path: Path) -> Settings:
+    """The run's Redis (production's in-process stand-in without one) under a key prefix of
+    this test's, which the `redis_url` fixture removes at the end of the run at the latest."""
+    return Settings(
+        _env_file=None,
+        environment="dev",
+        log_dir=tmp_path / "logs",
+        redis_url=redis_url,
+        redis_key_prefix=f"studio-test-{RUN_ID}:proxy-{uuid.uuid4().hex[:8]}:",
+        jwt_secret_key=TEST_SECRET,
+    )
 
 
 @pytest.fixture
 def start_studio(fakes: Fakes, proxy_settings: Settings) -> Callable[..., Any]:
-    """`async with start_studio(...) as studio`: a live Studio in front of the fakes."""
+    """`async with start_studio(...) as studio`: a live Studio in front of the fakes, with the
+    test principals signed in. `wrap(name, client)` may wrap each service's client."""
+    settings = proxy_settings
 
     @asynccontextmanager
     async def start(
@@ -285,49 +358,64 @@ def start_studio(fakes: Fakes, proxy_settings: Settings) -> Callable[..., Any]:
             fake.reset()
             if fake.username is not None:
                 fake.set_password(SERVICE_PASSWORD)
-        phoenix_port = free_port()
-        tree = default_registry(fakes, free_port(), phoenix_port)
-        for name, extra in (overrides or {}).items():
-            tree["services"][name] = {**tree["services"].get(name, {}), **extra}
-        registry = RegistryConfig.model_validate(tree)
-        providers: dict[str, CredentialProvider] = {
-            name: StaticProvider() for name in registry.services if name != "noauth"
-        }
-        providers["rot"] = RotatingProvider(fakes.rot)
-        providers["creds"] = BrokenProvider()
-        clock = ManualClock()
+        async with AsyncExitStack() as stack:
+            # `dead` refuses for as long as the test runs; `phoenix` is served later by the test.
+            dead_port = stack.enter_context(refusing_port())
+            phoenix_port = free_port()
+            tree = default_registry(fakes, dead_port, phoenix_port)
+            for name, extra in (overrides or {}).items():
+                tree["services"][name] = {**tree["services"].get(name, {}), **extra}
+            registry = RegistryConfig.model_validate(tree)
+            providers: dict[str, CredentialProvider] = {
+                name: StaticProvider() for name in registry.services if name != "noauth"
+            }
+            providers["rot"] = RotatingProvider(fakes.rot)
+            providers["creds"] = BrokenProvider()
+            clock = ManualClock()
 
-        def client_factory(name: str, config: ServiceConfig) -> UpstreamClient:
-            from app.proxy.client import HttpcoreUpstreamClient
+            def client_factory(name: str, config: ServiceConfig) -> UpstreamClient:
+                client = default_client(name, config)
+                return wrap(name, client) if wrap else client
 
-            client: UpstreamClient = HttpcoreUpstreamClient.for_service(config)
-            return wrap(name, client) if wrap else client
-
-        proxy = build_proxy_state(
-            registry,
-            providers,
-            proxy_settings,
-            client_factory=client_factory,
-            json_cap=JSON_CAP,
-            clock=clock,
-        )
-        redis = fakeredis.FakeAsyncRedis()
-        state = {
-            "settings": proxy_settings,
-            STATE_KEY: proxy,
-            "rate_limiter": RateLimiter(redis, "proxy-test:"),
-        }
-        try:
-            async with (
-                serve_studio(lean_app(proxy_settings, state)) as url,
-                httpx.AsyncClient(base_url=url, timeout=30) as http,
-            ):
-                yield Studio(url, http, proxy, clock, fakes, providers, phoenix_port)
-        finally:
-            await proxy.aclose()
-            await redis.aclose()
+            proxy = build_proxy_state(
+                registry,
+                providers,
+                settings,
+                client_factory=client_factory,
+                json_cap=JSON_CAP,
+                clock=clock,
+            )
+            stack.push_async_callback(proxy.aclose)
+            # As the lifespan does: the session cache subscribes on a small client of its own.
+            redis = create_redis(settings)
+            stack.push_async_callback(close_redis, redis)
+            listener = redis
+            if settings.session_cache_seconds > 0 and not settings.redis_in_process:
+                listener = create_redis(settings, max_connections=2)
+                stack.push_async_callback(close_redis, listener)
+            stack.push_async_callback(forget_keys, redis, settings.redis_key_prefix)
+            state: dict[str, Any] = {
+                "settings": settings,
+                "redis": redis,
+                "registry": registry,
+                "credential_providers": providers,
+                **build_auth_state(settings, redis, listener).request_state(),
+                STATE_KEY: proxy,
+            }
+            await stack.enter_async_context(signed_in(state))
+            app = lean_app(settings, registry, state)
+            url = await stack.enter_async_context(serve_studio(app, settings))
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
+            yield Studio(url, http, proxy, clock, fakes, providers, phoenix_port)
 
     return start
+
+
+async def forget_keys(redis: Any, prefix: str) -> None:
+    """Delete every key under `prefix` (sessions, rate-limit buckets)."""
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
 
 
 @pytest.fixture
@@ -337,24 +425,38 @@ async def studio(start_studio: Callable[..., Any]) -> AsyncIterator[Studio]:
 
 
 @asynccontextmanager
-async def serve_studio(app: Any) -> AsyncIterator[str]:
-    """Like `tests.support.live_server`, but uvicorn does not rewrite the client address from
-    X-Forwarded-For (its default trusts loopback), so Studio's own rule is what is tested."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+async def serve_studio(app: Any, settings: Settings) -> AsyncIterator[str]:
+    """Like `tests.support.live_server`, but with the HTTP protocol `studio serve` uses, on a
+    socket bound to port 0 before uvicorn starts (no other process can take the port in
+    between), and uvicorn does not rewrite the client address from X-Forwarded-For (its default
+    trusts loopback), so Studio's own rule is what is tested."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        yield f"http://127.0.0.1:{port}"
+        sock.bind(("127.0.0.1", 0))
+        host, port = sock.getsockname()[:2]
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http=http_protocol(settings.runtime_corked_writes),  # as `studio serve`
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.should_exit = True
+            await task
     finally:
-        server.should_exit = True
-        await task
+        sock.close()
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 3.0) -> bool:

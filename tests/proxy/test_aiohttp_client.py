@@ -1,71 +1,15 @@
-"""The aiohttp `UpstreamClient`: the forwarding, streaming, envelope and fault suites run again
-with every service's pool swapped for `AiohttpUpstreamClient`, plus its own unit checks."""
+"""The aiohttp `UpstreamClient` on its own: the default, its errors, the bytes it sends. (The
+live suites run every service on it: the conftest builds clients with production's factory.)"""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 
 from app.proxy import state as proxy_state
 from app.proxy.aiohttp_client import AiohttpUpstreamClient
-from app.proxy.client import (
-    HttpcoreUpstreamClient,
-    UpstreamClient,
-    UpstreamConnectError,
-    UpstreamTimeoutError,
-)
+from app.proxy.client import UpstreamConnectError, UpstreamTimeoutError
 from app.registry.schema import ServiceConfig
-from tests.proxy import test_envelope, test_faults, test_forwarding, test_streaming
-from tests.proxy.conftest import ClientWrapper, Studio, free_port
-
-# Every test of these modules is collected here too, against the aiohttp client.
-for _module in (test_forwarding, test_streaming, test_envelope, test_faults):
-    for _name in dir(_module):
-        if _name.startswith("test_"):
-            globals()[_name] = getattr(_module, _name)
-
-
-def as_aiohttp(client: UpstreamClient) -> UpstreamClient:
-    """The aiohttp client for the same origin, pool size and timeouts as an httpcore one."""
-    assert isinstance(client, HttpcoreUpstreamClient)
-    t = client._timeouts
-    return AiohttpUpstreamClient(
-        scheme=client._scheme.decode(),
-        host=client._host.decode(),
-        port=client._port,
-        max_connections=client._pool._max_connections,
-        connect=t["connect"],
-        read=t["read"],
-        write=t["write"],
-        pool=t["pool"],
-    )
-
-
-@pytest.fixture
-def start_studio(start_studio: Callable[..., Any]) -> Callable[..., Any]:
-    """The conftest's live Studio, with aiohttp pools (under any wrapper a test adds)."""
-
-    @asynccontextmanager
-    async def start(
-        overrides: dict[str, dict[str, Any]] | None = None, wrap: ClientWrapper | None = None
-    ) -> AsyncIterator[Studio]:
-        def swap(name: str, client: UpstreamClient) -> UpstreamClient:
-            swapped = as_aiohttp(client)
-            return wrap(name, swapped) if wrap else swapped
-
-        async with start_studio(overrides, swap) as running:
-            yield running
-
-    return start
-
-
-@pytest.fixture
-async def studio(start_studio: Callable[..., Any]) -> AsyncIterator[Studio]:
-    async with start_studio() as running:
-        yield running
+from tests.support import refusing_port
 
 
 def _config(url: str, **timeouts: float) -> ServiceConfig:
@@ -86,12 +30,13 @@ def test_default_client_is_aiohttp() -> None:
 
 
 async def test_connect_refused_is_a_connect_error() -> None:
-    client = AiohttpUpstreamClient.for_service(_config(f"http://127.0.0.1:{free_port()}"))
-    try:
-        with pytest.raises(UpstreamConnectError):
-            await client.send(b"GET", b"/x", [(b"host", b"x")], None)
-    finally:
-        await client.aclose()
+    with refusing_port() as port:
+        client = AiohttpUpstreamClient.for_service(_config(f"http://127.0.0.1:{port}"))
+        try:
+            with pytest.raises(UpstreamConnectError):
+                await client.send(b"GET", b"/x", [(b"host", b"x")], None)
+        finally:
+            await client.aclose()
 
 
 async def test_read_timeout_is_a_timeout_error() -> None:

@@ -1,4 +1,4 @@
-"""Header values travel byte for byte in both directions, whichever client is in use.
+"""Header values travel byte for byte in both directions.
 
 A raw socket downstream records the request exactly as it arrived, and a raw socket client
 reads the answer exactly as Studio sent it: UTF-8 values (Studio's own `X-User-Email` for
@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.auth.principal import Principal
-from tests.proxy.conftest import PRINCIPALS
+from app.identity.principal import Principal
+from tests.proxy.conftest import PRINCIPALS, token
 from tests.proxy.test_stalled_uploads import GUARD, start, upstream
 
-__all__ = ["start"]  # the fixture, parametrised over both clients
+__all__ = ["start"]  # the fixture
 
 CLIENT_VALUE = b"caf\xc3\xa9 \xff\xfe\x80 \xe6\x97\xa5"  # UTF-8, then bytes that are not
 DOWNSTREAM_VALUE = b"\xff\xfe caf\xc3\xa9 j\xc3\xbcrgen"
@@ -83,7 +83,8 @@ async def test_header_bytes_arrive_unchanged_both_ways(
         answer = await _exchange(
             studio.url,
             b"GET /api/v1/raw/x HTTP/1.1\r\nHost: " + host + b"\r\n"
-            b"Authorization: Bearer jurgen\r\nX-Custom: " + CLIENT_VALUE + b"\r\n\r\n",
+            b"Authorization: Bearer " + token("jurgen").encode() + b"\r\n"
+            b"X-Custom: " + CLIENT_VALUE + b"\r\n\r\n",
         )
     assert answer.startswith(b"HTTP/1.1 200")
     assert b"\r\nx-raw: " + DOWNSTREAM_VALUE + b"\r\n" in answer.lower()

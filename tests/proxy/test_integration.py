@@ -13,9 +13,16 @@ from app import startup
 from app.core.config import Settings
 from app.main import create_app
 from app.proxy.router import ProxyRoute, include_proxy
-from app.proxy.state import STATE_KEY, build_proxy_state, proxy_components
+from app.proxy.state import STATE_KEY, build_proxy_state
 from app.registry.schema import RegistryConfig
-from tests.proxy.conftest import Fakes, StaticProvider, bearer, default_registry
+from tests.proxy.conftest import (
+    Fakes,
+    StaticProvider,
+    bearer,
+    default_registry,
+    lean_app,
+    signed_in,
+)
 from tests.support import StateApp, free_port
 
 
@@ -37,13 +44,11 @@ async def real_app(
     providers: dict[str, Any] = {name: StaticProvider() for name in registry.services}
     async with AsyncExitStack() as stack:
         state = await stack.enter_async_context(app.router.lifespan_context(app))
-        if STATE_KEY in state:  # the start-up hook built one from config/services.yaml
-            await state[STATE_KEY].aclose()
-            state[STATE_KEY] = build_proxy_state(registry, providers, settings)
-        else:
-            state["registry"], state["credential_providers"] = registry, providers
-            await stack.enter_async_context(proxy_components(app, state))
+        # The start-up hook built one from config/services.yaml: this one is for the fakes.
+        await state[STATE_KEY].aclose()
+        state[STATE_KEY] = build_proxy_state(registry, providers, settings)
         stack.push_async_callback(state[STATE_KEY].aclose)
+        await stack.enter_async_context(signed_in(state))
         transport = httpx.ASGITransport(app=StateApp(app, state), client=("127.0.0.1", 5000))
         client = httpx.AsyncClient(transport=transport, base_url="http://studio.test")
         await stack.enter_async_context(client)
@@ -106,3 +111,16 @@ async def test_proxied_requests_take_the_fast_lane_with_the_same_edge(
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "INTERNAL_ERROR"
     assert r.headers["x-request-id"] and r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_lean_app_has_the_middleware_of_create_app_in_order(settings: Settings) -> None:
+    """The live suites' app (tests/proxy/conftest.py) sends proxied requests through the same
+    layers as production's, in the same order, and takes the same fast lane."""
+    real = create_app(settings)
+    registry: RegistryConfig = real.state.registry
+    lean = lean_app(settings, registry, {})
+    assert [m.cls for m in lean.user_middleware] == [m.cls for m in real.user_middleware]
+    for ours, theirs in zip(lean.user_middleware, real.user_middleware, strict=True):
+        assert ours.kwargs == theirs.kwargs, ours.cls
+    assert type(lean) is type(real)
+    assert (lean._proxy_route is None) == (real._proxy_route is None)  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.errors import InvalidPath
+from app.proxy.errors import InvalidPath
 from app.proxy.pathguard import validate_tail
 from tests.proxy.conftest import Studio
 from tests.proxy.test_pathguard import raw_get

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.errors import InvalidPath
+from app.proxy.errors import InvalidPath
 from app.proxy.pathguard import build_target, split_tail, validate_tail
-from tests.proxy.conftest import Studio
+from tests.proxy.conftest import Studio, token
 
 ATTACKS = [
     "/api/v1/zen/a/../b",
@@ -51,7 +51,8 @@ async def raw_get(base_url: str, target: str) -> tuple[int, bytes]:
     parts = urlsplit(base_url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     writer.write(
-        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer admin\r\n"
+        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {token('admin')}\r\n"
         "Connection: close\r\n\r\n".encode("latin-1")
     )
     await writer.drain()

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from app.core.errors import CircuitOpen, MethodNotAllowed, RouteNotFound
+from app.core.errors import MethodNotAllowed
 from app.proxy.breaker import CircuitBreaker
+from app.proxy.errors import CircuitOpen, RouteNotFound
 from app.proxy.headers import inbound, outbound
 from app.proxy.routing import CompiledRoutes
 from app.registry.schema import ServiceConfig
