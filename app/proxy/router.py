@@ -23,7 +23,7 @@ from app.proxy.body import ClientGone
 from app.proxy.errors import ServiceNotFound
 from app.proxy.state import STATE_KEY, ProxyState, ServiceRuntime
 
-_SERVICE = "studio.proxy.service"
+MATCHED_SERVICE = "studio.proxy.service"  # scope key: the service a full match found
 _NAME = "studio.proxy.name"
 
 
@@ -62,13 +62,13 @@ class ProxyRoute(BaseRoute):
         if service is None:
             if self.shadowed is not None:
                 return Match.NONE, {}
-            return Match.PARTIAL, {_SERVICE: None, _NAME: name}
+            return Match.PARTIAL, {MATCHED_SERVICE: None, _NAME: name}
         if self.shadowed is not None and name in self.shadowed:
             return Match.NONE, {}
         label = self._labels.get(name)
         if label is None:
             label = self._labels.setdefault(name, f"{self.prefix}/{name}/{{path}}")
-        return Match.FULL, {_SERVICE: service, ROUTE_LABEL: label}
+        return Match.FULL, {MATCHED_SERVICE: service, ROUTE_LABEL: label}
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         """Proxied paths are not named routes."""
@@ -76,7 +76,7 @@ class ProxyRoute(BaseRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Forward, rendering any refusal as the error envelope."""
-        service: ServiceRuntime | None = scope.get(_SERVICE)
+        service: ServiceRuntime | None = scope.get(MATCHED_SERVICE)
         try:
             if service is None:
                 raise ServiceNotFound(details={"service": scope.get(_NAME)})
