@@ -24,14 +24,39 @@ from app.registry.loader import RegistryError, load_registry
 from app.registry.schema import RegistryConfig
 from app.runtime.lane import StudioApp
 
-__all__ = ["StudioApp", "create_app", "proxied_prefixes"]  # StudioApp: for the tests
-
 OPENAPI_PATH = "/openapi.json"
 
 
 def proxied_prefixes(settings: Settings, registry: RegistryConfig) -> tuple[str, ...]:
     """Paths whose bodies the forwarder limits per service (they stream, often large)."""
     return tuple(f"{settings.api_prefix}/{name}/" for name in registry.services)
+
+
+def install_middleware(app: FastAPI, settings: Settings, registry: RegistryConfig) -> None:
+    """Studio's middleware, in its order (tests build apps with exactly this stack)."""
+    # Added inner first: RequestContext wraps all but the security headers, so every response
+    # gets its id.
+    app.add_middleware(EnvelopeMiddleware, raw_paths=(OPENAPI_PATH, "/metrics"))
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_header_bytes=settings.max_request_header_bytes,
+        max_body_bytes=settings.max_json_body_bytes,
+        exempt_prefixes=proxied_prefixes(settings, registry),
+    )
+    if settings.cors_allow_origins:
+        app.add_middleware(cors_middleware, settings=settings)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=settings.trusted_networks,
+        public_origin=settings.public_origin,
+    )
+    # Outermost: the request context's own last-resort 500 carries these headers too.
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_max_age=settings.security_hsts_max_age,
+        trust_forwarded_proto=bool(settings.trusted_proxies),
+    )
 
 
 def create_app(settings: Settings | None = None, tracer_provider: Any = None) -> FastAPI:
@@ -64,29 +89,7 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         CookiePolicy.from_settings(settings).session_name,
         extensions=[proxy_openapi.documenter(settings.api_prefix, registry)],
     )
-    # Added inner first: RequestContext wraps all but the security headers, so every response
-    # gets its id.
-    app.add_middleware(EnvelopeMiddleware, raw_paths=(OPENAPI_PATH, "/metrics"))
-    app.add_middleware(
-        RequestLimitsMiddleware,
-        max_header_bytes=settings.max_request_header_bytes,
-        max_body_bytes=settings.max_json_body_bytes,
-        exempt_prefixes=proxied_prefixes(settings, registry),
-    )
-    if settings.cors_allow_origins:
-        app.add_middleware(cors_middleware, settings=settings)
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(
-        RequestContextMiddleware,
-        trusted_proxies=settings.trusted_networks,
-        public_origin=settings.public_origin,
-    )
-    # Outermost: the request context's own last-resort 500 carries these headers too.
-    app.add_middleware(
-        SecurityHeadersMiddleware,
-        hsts_max_age=settings.security_hsts_max_age,
-        trust_forwarded_proto=bool(settings.trusted_proxies),
-    )
+    install_middleware(app, settings, registry)
     # Tracing wraps the whole stack, and the fast lane branches off inside it: a proxied
     # request has the same server span with the lane on or off.
     tracing.instrument_app(app, tracer_provider)

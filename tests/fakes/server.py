@@ -65,6 +65,9 @@ class FakeService:
     requests: list[Recorded] = field(default_factory=list)
     auth_failures: int = 0
     disconnects: int = 0  # SSE streams and /hang requests whose client left early
+    # `/sse?gated=1`: each event after the first waits for this to be set, then it is cleared.
+    sse_gate: asyncio.Event | None = None
+    sse_sent: int = 0  # events sent by `/sse` since the last reset
 
     def set_password(self, password: str) -> None:
         """Rotate the expected password (as if changed in SSM and on the service)."""
@@ -75,6 +78,8 @@ class FakeService:
         self.requests.clear()
         self.auth_failures = 0
         self.disconnects = 0
+        self.sse_gate = None
+        self.sse_sent = 0
 
     def calls(self, path_part: str = "") -> list[Recorded]:
         """Recorded requests whose path contains `path_part` (health checks excluded)."""
@@ -180,6 +185,7 @@ class FakeService:
     ) -> None:
         count = int(query.get("n", "5"))
         interval = float(query.get("interval", "0.1"))
+        gate = self.sse_gate if query.get("gated") == "1" else None
         await send(
             {
                 "type": "http.response.start",
@@ -201,9 +207,13 @@ class FakeService:
         watcher = asyncio.create_task(watch())
         try:
             for i in range(count):
+                if gate is not None and i > 0:
+                    await gate.wait()
+                    gate.clear()
                 event = orjson.dumps({"i": i, "sent_at": time.time()})
                 message = b"id: %d\nevent: tick\ndata: %s\n\n" % (i, event)
                 await send({"type": "http.response.body", "body": message, "more_body": True})
+                self.sse_sent += 1
                 if i + 1 < count:
                     try:
                         await asyncio.wait_for(gone.wait(), interval)

@@ -31,19 +31,16 @@ from app.auth.login import open_session
 from app.auth.session_data import Grants
 from app.core import handlers
 from app.core.config import Settings
-from app.core.edge import RequestLimitsMiddleware, SecurityHeadersMiddleware
-from app.core.edge import cors as cors_middleware
 from app.core.envelope import EnvelopeResponse
-from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
 from app.core.redis import close_redis, create_redis
 from app.credentials.base import BasicCredentials, CredentialProvider
 from app.identity.principal import Principal
-from app.main import OPENAPI_PATH, StudioApp, proxied_prefixes
-from app.observability.metrics import MetricsMiddleware
+from app.main import install_middleware
 from app.proxy.client import UpstreamClient
 from app.proxy.router import include_proxy
 from app.proxy.state import STATE_KEY, ProxyState, build_proxy_state, default_client
 from app.registry.schema import RegistryConfig, ServiceConfig
+from app.runtime.lane import StudioApp
 from app.runtime.protocol import http_protocol
 from tests.conftest import RUN_ID, TEST_SECRET
 from tests.fakes.server import FakeService, make_service, serve_refusing_after_accept
@@ -301,26 +298,7 @@ def lean_app(settings: Settings, registry: RegistryConfig, state: dict[str, Any]
     app.state.registry = registry
     handlers.install(app)
     include_proxy(app, settings)
-    app.add_middleware(EnvelopeMiddleware, raw_paths=(OPENAPI_PATH, "/metrics"))
-    app.add_middleware(
-        RequestLimitsMiddleware,
-        max_header_bytes=settings.max_request_header_bytes,
-        max_body_bytes=settings.max_json_body_bytes,
-        exempt_prefixes=proxied_prefixes(settings, registry),
-    )
-    if settings.cors_allow_origins:
-        app.add_middleware(cors_middleware, settings=settings)
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(
-        RequestContextMiddleware,
-        trusted_proxies=settings.trusted_networks,
-        public_origin=settings.public_origin,
-    )
-    app.add_middleware(
-        SecurityHeadersMiddleware,
-        hsts_max_age=settings.security_hsts_max_age,
-        trust_forwarded_proto=bool(settings.trusted_proxies),
-    )
+    install_middleware(app, settings, registry)
     if settings.runtime_fast_lane:
         app.enable_proxy_lane()
     return app

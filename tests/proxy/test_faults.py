@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,25 +11,22 @@ import pytest
 
 from app.proxy.client import Body, UpstreamClient, UpstreamConnectError, UpstreamResponse
 from tests.fakes.server import FakeService
-from tests.proxy.conftest import SERVICE_PASSWORD, SERVICE_USER, Studio, bearer
+from tests.proxy.conftest import SERVICE_PASSWORD, SERVICE_USER, Studio, bearer, eventually
 from tests.support import live_server
 
 
 async def test_refused_connection_is_502(studio: Studio) -> None:
-    started = time.monotonic()
     r = await studio.get("/dead/x")
     assert r.status_code == 502
     assert r.json()["error"] == {"code": "UPSTREAM_UNAVAILABLE", "details": {"service": "dead"}}
     assert "127.0.0.1" not in r.text
-    assert time.monotonic() - started < 2
 
 
 async def test_timeout_is_504(studio: Studio) -> None:
-    started = time.monotonic()
+    # `slow` waits 0.5 s for an answer that takes 3 s.
     r = await studio.get("/slow/slow?seconds=3")
     assert r.status_code == 504
     assert r.json()["error"]["code"] == "UPSTREAM_TIMEOUT"
-    assert time.monotonic() - started < 2.5
 
 
 async def test_connection_dropped_before_answer_is_502(studio: Studio) -> None:
@@ -99,19 +95,20 @@ async def test_open_circuit_never_contacts_the_service(studio: Studio) -> None:
 
 async def test_hung_service_does_not_slow_another(studio: Studio) -> None:
     hung = [asyncio.create_task(studio.get("/hung/hang")) for _ in range(6)]
-    await asyncio.sleep(0.3)  # both pooled connections of `hung` are now stuck
-    started = time.monotonic()
-    results = await asyncio.gather(*(studio.get(f"/zen/fast/{i}") for i in range(30)))
-    elapsed = time.monotonic() - started
-    assert all(r.status_code == 200 for r in results)
-    assert elapsed < 2.0
-    assert all(not task.done() for task in hung)
-    for task in hung:
-        task.cancel()
-    await asyncio.gather(*hung, return_exceptions=True)
+    try:
+        # Both pooled connections of `hung` are stuck once the fake holds two requests.
+        assert await eventually(lambda: len(studio.fakes.hung.calls("/hang")) == 2, timeout=30)
+        results = await asyncio.gather(*(studio.get(f"/zen/fast/{i}") for i in range(30)))
+        assert all(r.status_code == 200 for r in results)
+        assert all(not task.done() for task in hung)  # still stuck while zen answered 30
+    finally:
+        for task in hung:
+            task.cancel()
+        await asyncio.gather(*hung, return_exceptions=True)
     # Abandoned requests give their downstream connections back at once, not after the
-    # 30 s read timeout: the pool of two serves new requests straight away.
-    r = await asyncio.wait_for(studio.get("/hung/echo"), 3)
+    # 30 s read timeout: the pool of two serves a new request (its read timeout would be
+    # the only other way out, and the guard below is shorter than that).
+    r = await asyncio.wait_for(studio.get("/hung/echo"), 20)
     assert r.status_code == 200
 
 

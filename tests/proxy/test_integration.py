@@ -93,8 +93,8 @@ async def test_proxied_requests_take_the_fast_lane_with_the_same_edge(
 ) -> None:
     """The lane skips Starlette's and FastAPI's layers, not Studio's: same headers, and a crash
     inside the proxy is still the 500 envelope with a request id."""
-    from app.main import StudioApp
     from app.proxy import forwarder
+    from app.runtime.lane import StudioApp
 
     r = await real_app.get("/api/v1/zen/hello", headers=bearer("admin"))
     assert r.status_code == 200, r.text
