@@ -4,10 +4,8 @@ writes that must not undo a change made in Redis."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,24 +123,3 @@ async def safe_rollback(db: AsyncSession) -> None:
     """Roll back, whatever state the connection is in."""
     with contextlib.suppress(SQLAlchemyError, OSError):
         await db.rollback()
-
-
-# The flows moved to modules of their own; reachable here until every importer uses those.
-_MOVED = {
-    "register": "login",
-    "login": "login",
-    "open_session": "login",
-    "current_grants": "renewal",
-    "refresh": "renewal",
-    "refresh_cookie_session": "renewal",
-    "logout": "revocation",
-    "revoke_session": "revocation",
-    "change_password": "revocation",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MOVED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"app.auth.{module}"), name)

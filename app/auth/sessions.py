@@ -17,15 +17,13 @@ from app.auth.session_data import (
     HASH_FIELDS,
     CookieSessionFields,
     Fields,
+    Grants,
     SessionData,
     SessionFields,
     Shape,
     as_text,
     decode,
 )
-
-# Grants: still importable from here until every importer uses session_data.
-from app.auth.session_data import Grants as Grants
 from app.auth.session_scripts import CookieRotation, Rotated, Rotation
 from app.core.errors import DependencyUnavailable
 from app.core.redis import RedisClient
