@@ -82,7 +82,7 @@ async def _get(
                 raise UpstreamUnavailable("Downstream answer is too large")
             chunks.append(chunk)
     except UpstreamError as exc:
-        broken_stream(service)
+        broken_stream(service, use_breaker=use_breaker)
         raise as_studio_error(exc, service.name) from None
     finally:
         await response.aclose()

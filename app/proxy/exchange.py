@@ -74,9 +74,10 @@ async def exchange(
     return upstream
 
 
-def broken_stream(service: ServiceRuntime) -> None:
+def broken_stream(service: ServiceRuntime, *, use_breaker: bool = True) -> None:
     """Count a downstream that broke off its answer midway."""
-    service.breaker.failure(False)
+    if use_breaker:
+        service.breaker.failure(False)
     observe_downstream(service.name, None, DownstreamError.BROKEN_STREAM)
 
 
