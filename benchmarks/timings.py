@@ -46,8 +46,7 @@ from app.core.config import Settings
 from app.main import create_app
 from benchmarks.login_storm import API, EMAIL, PASSWORD, SECRET, backend
 from tests.fakes.server import FakeService
-from tests.proxy.conftest import serve_studio
-from tests.support import free_port, live_server, refusing_port
+from tests.support import free_port, live_server, refusing_port, serve_studio
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = (

@@ -11,6 +11,9 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core.config import Settings
+from app.runtime.protocol import http_protocol
+
 
 class StateApp:
     """Give each request a copy of the lifespan state, as a real ASGI server does."""
@@ -69,3 +72,38 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not within {timeout} s: {what or condition}")
         await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def serve_studio(app: Any, settings: Settings) -> AsyncIterator[str]:
+    """Like `live_server`, but with the HTTP protocol `studio serve` uses, on a
+    socket bound to port 0 before uvicorn starts (no other process can take the port in
+    between), and uvicorn does not rewrite the client address from X-Forwarded-For (its default
+    trusts loopback), so Studio's own rule is what is tested."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        host, port = sock.getsockname()[:2]
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http=http_protocol(settings.runtime_corked_writes),  # as `studio serve`
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.should_exit = True
+            await task
+    finally:
+        sock.close()

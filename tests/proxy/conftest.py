@@ -11,7 +11,6 @@ session store and an access token from the token service.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -22,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from app.audit.service import AuditContext
@@ -41,10 +39,9 @@ from app.proxy.router import include_proxy
 from app.proxy.state import STATE_KEY, ProxyState, build_proxy_state, default_client
 from app.registry.schema import RegistryConfig, ServiceConfig
 from app.runtime.lane import StudioApp
-from app.runtime.protocol import http_protocol
 from tests.conftest import RUN_ID, TEST_SECRET
 from tests.fakes.server import FakeService, make_service, serve_refusing_after_accept
-from tests.support import free_port, live_server, refusing_port
+from tests.support import free_port, live_server, refusing_port, serve_studio
 
 SERVICE_USER = "svc"
 SERVICE_PASSWORD = "svc-pass"
@@ -400,41 +397,6 @@ async def forget_keys(redis: Any, prefix: str) -> None:
 async def studio(start_studio: Callable[..., Any]) -> AsyncIterator[Studio]:
     async with start_studio() as running:
         yield running
-
-
-@asynccontextmanager
-async def serve_studio(app: Any, settings: Settings) -> AsyncIterator[str]:
-    """Like `tests.support.live_server`, but with the HTTP protocol `studio serve` uses, on a
-    socket bound to port 0 before uvicorn starts (no other process can take the port in
-    between), and uvicorn does not rewrite the client address from X-Forwarded-For (its default
-    trusts loopback), so Studio's own rule is what is tested."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(("127.0.0.1", 0))
-        host, port = sock.getsockname()[:2]
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            http=http_protocol(settings.runtime_corked_writes),  # as `studio serve`
-            log_config=None,
-            lifespan="on",
-            proxy_headers=False,
-            server_header=False,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.should_exit = True
-            await task
-    finally:
-        sock.close()
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 3.0) -> bool:
