@@ -50,11 +50,18 @@ run-with-fakes: install ## Like `run`, with the fake downstreams started beside 
 	  trap 'kill $$fakes 2>/dev/null' EXIT INT TERM; \
 	  env $(LOCAL_OVERLAY) $(FAKE_CREDS) $(UV) run --frozen studio serve --host $(HOST) --port $(PORT)
 
-test: .venv/.browser ## The whole suite (real PostgreSQL and Redis when they answer)
-	$(UV) run --frozen pytest
+# Coverage of app/ ([tool.coverage.*] in pyproject.toml): the report is printed, and the run
+# fails under its fail_under floor.
+test: .venv/.browser ## The whole suite (real PostgreSQL and Redis when they answer), with coverage
+	$(UV) run --frozen coverage run -m pytest
+	$(UV) run --frozen coverage report
 
 test-browser: .venv/.browser ## Only the headless-browser tests (Debian's /usr/bin/chromium)
 	$(UV) run --frozen pytest -m browser
+
+# MUTATE_ARGS: mutant ids to run only those, `--list`, `--timeout SECONDS` (per mutant).
+mutate: install ## Plant each bug of tools/mutate/table.py in a copy, run its tests; fails on a survivor
+	$(UV) run --frozen python -m tools.mutate $(MUTATE_ARGS)
 
 TS_CLIENT := clients/typescript
 ts-check: install ## Type-check the TypeScript client against the schema of the current code
