@@ -10,7 +10,7 @@ PORT ?= 8000
 SYNC := $(UV) sync --frozen --extra embedded --extra otel
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-with-fakes fakes test test-browser ts-check lint lint-deploy format bench bench-login clean
+.PHONY: help install run run-with-fakes fakes test test-browser mutate ts-check lint lint-deploy format bench bench-login clean
 
 help: ## List the verbs (this text)
 	@echo "make <verb>, with:"

@@ -1,0 +1,1 @@
+"""Developer tools run from the checkout (`python -m tools.<name>`); not part of the app."""
