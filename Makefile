@@ -10,7 +10,7 @@ PORT ?= 8000
 SYNC := $(UV) sync --frozen --extra embedded --extra otel
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-with-fakes fakes test test-browser mutate ts-check lint lint-deploy format bench bench-login clean
+.PHONY: help install run run-with-fakes fakes test test-browser mutate ts-check lint lint-deploy format bench bench-login bench-timings clean
 
 help: ## List the verbs (this text)
 	@echo "make <verb>, with:"
@@ -93,6 +93,9 @@ format: install ## Apply ruff's formatting and fixes
 bench-login: install ## event-loop CPU per login; /health latency alone and during a 20-login storm
 	$(UV) run --frozen python -m benchmarks.login_cpu
 	$(UV) run --frozen python -m benchmarks.login_storm
+
+bench-timings: install ## The failure timings the tests assert only as order and counts (BENCHMARKS.md)
+	$(UV) run --frozen python -m benchmarks.timings
 
 bench: install ## Studio vs nginx and a naive proxy, SSE, upload RSS, login storm (BENCHMARKS.md)
 	$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
