@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Jenkins: run `make test` against throwaway PostgreSQL and Redis containers, then remove them.
-# Like .ci/run, the browser and promtool tests are required; JUnit XML lands in artifacts/junit/.
+# Jenkins: run `make test` (or the make target given, e.g. `mutate`) against throwaway PostgreSQL
+# and Redis containers, then remove them. Like .ci/run, the browser and promtool tests are
+# required; the test run's JUnit XML lands in artifacts/junit/.
 set -euo pipefail
+target="${1:-test}"
 tag="studio-ci-${BUILD_NUMBER:-local}-$$"
 cleanup() { docker rm -f "${tag}-pg" "${tag}-redis" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -21,5 +23,8 @@ export TEST_REDIS_URL="redis://127.0.0.1:${redis_port}/0"
 export STUDIO_REQUIRE_SERVICES=1
 export STUDIO_REQUIRE_BROWSER=1
 export STUDIO_REQUIRE_PROMTOOL=1
-export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --junitxml=artifacts/junit/pytest.xml"
-make test
+if [ "$target" = test ]; then
+  # Only the suite's run: every mutant's pytest would overwrite the report.
+  export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --junitxml=artifacts/junit/pytest.xml"
+fi
+make "$target"

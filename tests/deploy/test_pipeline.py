@@ -22,7 +22,7 @@ def test_jenkins_runs_every_check_of_ci_run() -> None:
     for command in ("make ts-check", "make lint", "make lint-deploy"):
         assert command in CI_RUN and command in checks, command
     assert "make test" in CI_RUN and "test-with-services.sh" in checks
-    assert "make test" in JENKINS_TESTS
+    assert 'target="${1:-test}"' in JENKINS_TESTS and 'make "$target"' in JENKINS_TESTS
     assert "install-tools.sh" in CI_RUN and "install-tools.sh" in checks
     for required in ("STUDIO_REQUIRE_SERVICES=1", "STUDIO_REQUIRE_BROWSER=1"):
         assert required in CI_RUN and required in JENKINS_TESTS, required
@@ -45,3 +45,12 @@ def test_the_approval_holds_no_executor() -> None:
     for name in ("Checks", "Build, scan and push image", "Deploy to dev", "Deploy to prod"):
         assert "agent { label 'docker' }" in stage_body(name), name
         assert "input " not in stage_body(name), name
+
+
+def test_mutation_runs_nightly_on_main_and_a_nightly_build_deploys_nothing() -> None:
+    assert "cron(env.BRANCH_NAME == 'main' ? " in JENKINSFILE
+    mutation = stage_body("Mutation")
+    assert "triggeredBy 'TimerTrigger'" in mutation
+    assert "test-with-services.sh mutate" in mutation
+    for name in ("Build, scan and push image", "Approve production", "Deploy to prod"):
+        assert "not { triggeredBy 'TimerTrigger' }" in stage_body(name), name

@@ -15,6 +15,7 @@ def test_jenkinsfile_has_the_pipeline_stages_in_order() -> None:
     stages = re.findall(r"stage\('([^']+)'\)", text)
     assert stages == [
         "Checks",
+        "Mutation",
         "Build, scan and push image",
         "Deploy to dev",
         "Approve production",
