@@ -26,8 +26,23 @@ ATTACKS = [
     "/api/v1/zen/a/.%2e/b",
     "/api/v1/zen/a/%2e./b",
     "/api/v1/zen/a/%2e/b",
-    "/api/v1/zen/a%2fb",
     "/api/v1/zen/a/%2F..%2Fadmin",
+    # An encoded `/` separates segments, and the segments it makes are checked like any other.
+    "/api/v1/zen/..%2Fadmin",
+    "/api/v1/zen/a%2F..%2Fadmin",
+    "/api/v1/zen/a%2f..",
+    "/api/v1/zen/%2F..%2Fadmin",
+    "/api/v1/zen/%2Fetc%2Fpasswd",
+    "/api/v1/zen/%2e%2e%2Fadmin",
+    "/api/v1/zen/a%2F%2E%2E%2Fb",
+    "/api/v1/zen/a%2F.%2Fb",
+    "/api/v1/zen/a%2F..;x%2Fb",
+    "/api/v1/zen/a%252Fb",
+    "/api/v1/zen/a%252f..%252fb",
+    "/api/v1/zen/a%25%32%46b",
+    "/api/v1/zen/a%2F%5C..%5Cb",
+    "/api/v1/zen/a%2F%00",
+    "/api/v1/zen%2Fchat",
     "/api/v1/zen/a%5cb",
     "/api/v1/zen/a/%5C..%5Cb",
     "/api/v1/zen/a/%252e%252e/b",
@@ -79,6 +94,9 @@ async def test_ordinary_paths_still_pass(studio: Studio) -> None:
         ("/api/v1/zen/100%25", "/100%25"),
         ("/api/v1/zen/a;v=1/b", "/a;v=1/b"),
         ("/api/v1/zen/", "/"),
+        ("/api/v1/zen/chat%2Fhistory", "/chat/history"),
+        ("/api/v1/zen/a%2fb%2Fc", "/a/b/c"),
+        ("/api/v1/zen/a%2F...%2Fb", "/a/.../b"),
     ]:
         status, body = await raw_get(studio.url, target)
         assert status == 200, (target, body)
@@ -94,8 +112,35 @@ def test_accepted_tails(tail: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("tail", "normal"),
+    [
+        ("a%2Fb", "a/b"),
+        ("a%2fb", "a/b"),
+        ("chat%2Fhistory%2F42", "chat/history/42"),
+        ("a%2F%2Fb", "a//b"),  # as `a//b` written literally
+        ("a%2F", "a/"),
+        ("a%2F.well-known", "a/.well-known"),
+        ("a%2F%2e%2e%2e", "a/..."),
+        ("100%25%2F2", "100%25/2"),  # a literal `%` before a separator
+    ],
+)
+def test_an_encoded_slash_is_a_segment_separator(tail: str, normal: str) -> None:
+    assert validate_tail(tail.encode()) == normal.encode()
+
+
+@pytest.mark.parametrize(
     "tail",
-    ["..", ".", "a/..", "%2e", "%2E%2E", "a/%2e%2e/", "a%2Fb", "a%5Cb", "%2525", "%25%32%65",
+    ["..%2F", "%2F..%2F", "%2e%2e%2F", "a%2F..", "a%2F%2e", "%2F", "%2fa", "%252F", "a%252fb",
+     "%25%32%46", "%2%2F", "%%2F", "a%2F..;x%2Fb", "a%2F%5Cb", "a%2F%0a"],
+)  # fmt: skip
+def test_encoded_separators_do_not_bypass_the_checks(tail: str) -> None:
+    with pytest.raises(InvalidPath):
+        validate_tail(tail.encode())
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["..", ".", "a/..", "%2e", "%2E%2E", "a/%2e%2e/", "a%5Cb", "%2525", "%25%32%65",
      "a b", "a\tb", "%7f", "é", "a#b", "a?b", "/a", "..;", "%"],
 )  # fmt: skip
 def test_refused_tails(tail: str) -> None:
@@ -119,8 +164,9 @@ def fully_decoded(text: str) -> str:
 
 
 PIECES = st.sampled_from(
-    [".", "..", "/", "%", "2", "e", "E", "f", "F", "5", "c", "C", "%2e", "%2E", "%2f", "%5c",
-     "%25", "%32", "%65", "\\", ";", "a", "b", "?", "#", "@", ":", "//", "%00", " "]
+    [".", "..", "/", "%", "2", "e", "E", "f", "F", "5", "c", "C", "%2e", "%2E", "%2f", "%2F",
+     "%5c", "%25", "%32", "%46", "%65", "\\", ";", "a", "b", "?", "#", "@", ":", "//", "%00",
+     " "]
 )  # fmt: skip
 TAILS = st.lists(PIECES, max_size=14).map("".join)
 
@@ -135,8 +181,8 @@ def test_no_accepted_tail_has_a_dot_segment_after_any_decoding(tail: str) -> Non
     decoded = fully_decoded(tail)
     assert "\\" not in decoded
     assert not decoded.startswith("/")
-    # Only the separators the client wrote literally survive as `/`.
-    assert decoded.count("/") == tail.count("/")
+    # Only the separators the client wrote, literally or encoded once, survive as `/`.
+    assert decoded.count("/") == tail.count("/") + tail.lower().count("%2f")
     for segment in decoded.split("/"):
         assert segment.split(";")[0] not in (".", ".."), (tail, decoded)
 

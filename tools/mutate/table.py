@@ -29,6 +29,8 @@ STATED = "tests/proxy/test_outbound_statements.py"
 PATHS = (
     f"{PATHGUARD_T}::test_refused_tails",
     f"{PATHGUARD_T}::test_accepted_tails",
+    f"{PATHGUARD_T}::test_an_encoded_slash_is_a_segment_separator",
+    f"{PATHGUARD_T}::test_encoded_separators_do_not_bypass_the_checks",
     f"{PATHGUARD_T}::test_split_tail_refuses_an_encoded_prefix",
     f"{PATHGUARD_T}::test_no_accepted_tail_has_a_dot_segment_after_any_decoding",
     f"{PATHGUARD_T}::test_built_url_keeps_scheme_host_and_port",
@@ -157,12 +159,21 @@ PROXY = (
         "a tail starting with `/` (`//` after the service) is accepted",
     ),
     Mutant(
-        "pathguard-one-encoded-slash",
+        "pathguard-encoded-slash-passes-through",
         PATHGUARD,
-        'if decoded.count(b"/") != tail.count(b"/"):',
-        'if decoded.count(b"/") > tail.count(b"/") + 1:',
+        'tail = tail.replace(b"%2F", b"/").replace(b"%2f", b"/")',
+        "tail = tail",
         PATHS,
-        "one `%2f` is let through (off by one)",
+        "an encoded `/` is neither a separator nor refused: Studio matches `a%2Fb`, the "
+        "downstream may read `a/b`",
+    ),
+    Mutant(
+        "pathguard-lower-case-slash-kept",
+        PATHGUARD,
+        '.replace(b"%2f", b"/")',
+        "",
+        PATHS,
+        "`%2f` (lower case) is not read as a separator: one path, two spellings",
     ),
     Mutant(
         "pathguard-encoded-backslash",
