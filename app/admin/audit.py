@@ -19,7 +19,10 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 @router.get(
-    "/audit", response_model=Envelope[AuditPage], dependencies=[Depends(require("audit:read"))]
+    "/audit",
+    response_model=Envelope[AuditPage],
+    dependencies=[Depends(require("audit:read"))],
+    operation_id="admin.audit.list",
 )
 async def list_audit(
     db: DbSession,

@@ -15,7 +15,9 @@ from app.auth.service import user_read
 from app.core import envelope
 from app.core.db import DbSession
 from app.core.envelope import Envelope
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.params import NO_NUL
+from app.core.raises import raises
 from app.identity.dependencies import require
 from app.identity.principal import Principal
 from app.rbac import service as rbac
@@ -25,7 +27,7 @@ UsersAdmin = Annotated[Principal, Depends(require("admin:users"))]
 RolesAdmin = Annotated[Principal, Depends(require("admin:roles"))]
 
 
-@router.get("/users", response_model=Envelope[UserPage])
+@router.get("/users", response_model=Envelope[UserPage], operation_id="admin.users.list")
 async def list_users(
     _: UsersAdmin,
     db: DbSession,
@@ -44,7 +46,11 @@ async def list_users(
     )
 
 
-@router.patch("/users/{user_id}", response_model=Envelope[UserRead])
+@router.patch(
+    "/users/{user_id}", response_model=Envelope[UserRead], operation_id="admin.users.update"
+)
+# NOT_FOUND: no such user; FORBIDDEN: oneself, or beyond the caller's own permissions.
+@raises(NotFound, Forbidden)
 async def update_user(
     user_id: str,
     body: UserUpdate,
@@ -58,13 +64,19 @@ async def update_user(
     return envelope.ok(user_read(user), "User updated")
 
 
-@router.get("/roles", response_model=Envelope[list[RoleRead]])
+@router.get("/roles", response_model=Envelope[list[RoleRead]], operation_id="admin.roles.list")
 async def list_roles(_: RolesAdmin, db: DbSession) -> dict[str, Any]:
     """Every role with its permissions."""
     return envelope.ok([admin.role_read(r) for r in await rbac.list_roles(db)])
 
 
-@router.post("/roles", status_code=201, response_model=Envelope[RoleRead])
+@router.post(
+    "/roles",
+    status_code=201,
+    response_model=Envelope[RoleRead],
+    operation_id="admin.roles.create",
+)
+@raises(Conflict, Forbidden)
 async def create_role(
     body: RoleCreate, principal: RolesAdmin, db: DbSession, audit: Audit
 ) -> dict[str, Any]:
@@ -73,7 +85,8 @@ async def create_role(
     return envelope.ok(admin.role_read(role), "Role created")
 
 
-@router.put("/roles/{name}", response_model=Envelope[RoleRead])
+@router.put("/roles/{name}", response_model=Envelope[RoleRead], operation_id="admin.roles.update")
+@raises(NotFound, Forbidden)
 async def update_role(
     name: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
     body: RoleUpdate,

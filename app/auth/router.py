@@ -7,25 +7,35 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.security import HTTPBearer
 from starlette.responses import Response
 
 from app.audit.dependencies import Audit
+from app.auth import answers, renewal, revocation, service
 from app.auth import login as sign_in
-from app.auth import renewal, revocation, service
 from app.auth.cookies import CookieGrant
 from app.auth.dependencies import Auth, Policy, Sessions, Tokens, authenticate, bearer_token
-from app.auth.errors import InvalidCredentials
+from app.auth.errors import (
+    AccountDisabled,
+    CsrfFailed,
+    EmailTaken,
+    InvalidCredentials,
+    SessionRevoked,
+)
 from app.auth.schemas import (
     CookieSession,
     CsrfToken,
     LoginRequest,
     OAuthError,
+    OAuthErrorCode,
     OAuthTokenResponse,
+    PasswordChanged,
     PasswordChangeRequest,
     RegisterRequest,
     RegisterResult,
     SessionRead,
     SessionsResult,
+    TokenForm,
     TokenPair,
     UserRead,
     login_email,
@@ -35,10 +45,11 @@ from app.core.config import Settings
 from app.core.db import DbSession
 from app.core.dependencies import AppSettings
 from app.core.envelope import Envelope, RawJSONResponse
-from app.core.errors import NotFound, StudioError, Unauthorized
-from app.core.openapi import error_responses
+from app.core.errors import DependencyUnavailable, NotFound, StudioError, Unauthorized
+from app.core.raises import raises
 from app.identity.dependencies import CREDENTIALS, CurrentPrincipal
 from app.ratelimit.dependencies import client_key, enforce
+from app.ratelimit.errors import RateLimited
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -51,9 +62,13 @@ def _no_store(request: Request) -> None:
 
 router.dependencies.append(Depends(_no_store))
 
-SIGNED_IN = error_responses(401, 503)
-CHANGES = error_responses(401, 403, 503)  # 403: CSRF_FAILED for a cookie session
-STILL_ACTIVE = error_responses(401, 403, 503)  # 403: ACCOUNT_DISABLED (checked in the database)
+# Declared for OpenAPI: `POST /auth/refresh` takes the refresh token, never the access token.
+refresh_scheme = HTTPBearer(
+    scheme_name="RefreshToken",
+    bearerFormat="JWT",
+    description="`Authorization: Bearer <refresh token>`, for `POST /auth/refresh` only.",
+    auto_error=False,
+)
 
 
 def _set_cookies(response: Response, values: list[str]) -> None:
@@ -95,8 +110,9 @@ async def _limit_register(request: Request, s: Settings) -> None:
     "/register",
     status_code=201,
     response_model=Envelope[RegisterResult],
-    responses=error_responses(409, 429, 503),
+    operation_id="auth.register",
 )
+@raises(EmailTaken, RateLimited, DependencyUnavailable)
 async def register(
     body: RegisterRequest, request: Request, db: DbSession, audit: Audit, settings: AppSettings
 ) -> dict[str, Any]:
@@ -113,10 +129,9 @@ async def register(
 
 
 @router.post(
-    "/login",
-    response_model=Envelope[TokenPair | CookieSession],
-    responses=error_responses(401, 403, 429, 503),
+    "/login", response_model=Envelope[TokenPair | CookieSession], operation_id="auth.login"
 )
+@raises(InvalidCredentials, AccountDisabled, CsrfFailed, RateLimited, DependencyUnavailable)
 async def login(
     body: LoginRequest,
     request: Request,
@@ -154,28 +169,59 @@ async def login(
     return envelope.ok(session, "Logged in")
 
 
+OAUTH_ERRORS: dict[OAuthErrorCode, str] = {
+    "invalid_request": "A parameter is missing (`grant_type`, `username` or `password`)",
+    "unsupported_grant_type": "`grant_type` is not `password`",
+    "invalid_grant": "Wrong email or password, or the account is disabled",
+}
+
+
+def _oauth_error(error: OAuthErrorCode) -> Response:
+    """An RFC 6749 §5.2 error: 400 and `{"error": ...}`, not the envelope."""
+    return RawJSONResponse(OAuthError(error=error).model_dump(), status_code=400, headers=NO_STORE)
+
+
 @router.post(
     "/token",
     response_model=OAuthTokenResponse,
+    operation_id="auth.token",
     responses={
-        400: {"model": OAuthError, "description": "RFC 6749 error: `invalid_grant`"},
-        **error_responses(429, 503),
+        400: {
+            "model": OAuthError,
+            "description": "RFC 6749 §5.2 error: "
+            + ", ".join(f"`{error}`" for error in OAUTH_ERRORS),
+            "content": {
+                "application/json": {
+                    "examples": {
+                        error: {"summary": text, "value": {"error": error}}
+                        for error, text in OAUTH_ERRORS.items()
+                    }
+                }
+            },
+        }
     },
 )
+@raises(RateLimited, DependencyUnavailable)
 async def token(
     request: Request,
     db: DbSession,
     auth: Auth,
     audit: Audit,
     settings: AppSettings,
-    username: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=1024)],
+    form: Annotated[TokenForm, Form()],
 ) -> Response:
-    """OAuth2 password grant for Swagger's Authorize button: a plain RFC 6749 response."""
+    """OAuth2 password grant (RFC 6749 §4.3) for Swagger's Authorize button: a plain RFC 6749
+    response, no envelope. Any `grant_type` but `password` is `unsupported_grant_type`."""
+    if form.grant_type is None:
+        return _oauth_error("invalid_request")
+    if form.grant_type != "password":
+        return _oauth_error("unsupported_grant_type")
+    if form.username is None or form.password is None:
+        return _oauth_error("invalid_request")
     try:
-        email = login_email(username)
+        email = login_email(form.username)
     except ValueError:
-        return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
+        return _oauth_error("invalid_grant")
     try:
         await _limit_password_check(request, settings, email)
         pair = await sign_in.login(
@@ -183,13 +229,13 @@ async def token(
             auth,
             audit,
             email=email,
-            password=password,
+            password=form.password,
         )
     except InvalidCredentials:
-        return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
+        return _oauth_error("invalid_grant")
     except StudioError as exc:
         if exc.status_code in (401, 403):
-            return RawJSONResponse({"error": "invalid_grant"}, status_code=400, headers=NO_STORE)
+            return _oauth_error("invalid_grant")
         raise
     body = OAuthTokenResponse(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
@@ -197,14 +243,24 @@ async def token(
     return RawJSONResponse(body.model_dump(), headers=NO_STORE)
 
 
-@router.post("/refresh", response_model=Envelope[TokenPair], responses=STILL_ACTIVE)
+@router.post(
+    "/refresh",
+    response_model=Envelope[TokenPair],
+    dependencies=[Depends(refresh_scheme)],
+    operation_id="auth.refresh",
+)
+@raises(*answers.REFRESH)
 async def refresh(request: Request, db: DbSession, auth: Auth, audit: Audit) -> dict[str, Any]:
     """Rotate: a new pair; the presented refresh token never works again."""
     pair = await renewal.refresh(db, auth, audit, bearer_token(request))
     return envelope.ok(pair, "Tokens refreshed")
 
 
-@router.post("/logout", response_model=Envelope[None], responses=CHANGES, dependencies=CREDENTIALS)
+@router.post(
+    "/logout", response_model=Envelope[None], dependencies=CREDENTIALS, operation_id="auth.logout"
+)
+# It authenticates itself: a cookie whose session is gone (or past its lifetime) still logs out.
+@raises(*answers.BEARER, AccountDisabled, CsrfFailed)
 async def logout(
     request: Request, response: Response, db: DbSession, auth: Auth, audit: Audit, policy: Policy
 ) -> dict[str, Any]:
@@ -224,7 +280,8 @@ async def logout(
     return envelope.ok(None, "Logged out")
 
 
-@router.get("/me", response_model=Envelope[UserRead], responses=STILL_ACTIVE)
+@router.get("/me", response_model=Envelope[UserRead], operation_id="auth.me")
+@raises(SessionRevoked, AccountDisabled)
 async def me(principal: CurrentPrincipal, db: DbSession, auth: Auth) -> dict[str, Any]:
     """The caller's account, roles and permissions (ACCOUNT_DISABLED once it is disabled)."""
     user = await service.active_user(db, auth, principal)
@@ -234,7 +291,7 @@ async def me(principal: CurrentPrincipal, db: DbSession, auth: Auth) -> dict[str
     return envelope.ok(read)
 
 
-@router.get("/csrf", response_model=Envelope[CsrfToken], responses=SIGNED_IN)
+@router.get("/csrf", response_model=Envelope[CsrfToken], operation_id="auth.csrf")
 async def csrf(
     _: CurrentPrincipal, request: Request, response: Response, policy: Policy
 ) -> dict[str, Any]:
@@ -251,7 +308,7 @@ def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-@router.get("/sessions", response_model=Envelope[SessionsResult], responses=SIGNED_IN)
+@router.get("/sessions", response_model=Envelope[SessionsResult], operation_id="auth.sessions.list")
 async def sessions(principal: CurrentPrincipal, store: Sessions) -> dict[str, Any]:
     """The caller's live sessions."""
     items = await store.live(principal.user_id)
@@ -273,8 +330,9 @@ async def sessions(principal: CurrentPrincipal, store: Sessions) -> dict[str, An
 
 
 @router.delete(
-    "/sessions/{sid}", response_model=Envelope[None], responses=error_responses(401, 403, 404, 503)
+    "/sessions/{sid}", response_model=Envelope[None], operation_id="auth.sessions.delete"
 )
+@raises(NotFound)
 async def revoke_session(
     sid: str, principal: CurrentPrincipal, db: DbSession, auth: Auth, audit: Audit
 ) -> dict[str, Any]:
@@ -285,10 +343,9 @@ async def revoke_session(
 
 
 @router.post(
-    "/password",
-    response_model=Envelope[dict[str, int]],
-    responses=error_responses(401, 403, 429, 503),
+    "/password", response_model=Envelope[PasswordChanged], operation_id="auth.password.change"
 )
+@raises(InvalidCredentials, SessionRevoked, RateLimited)
 async def change_password(
     body: PasswordChangeRequest,
     principal: CurrentPrincipal,

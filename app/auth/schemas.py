@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.envelope import ALWAYS_SENT
+
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 EMAIL_MAX = 254  # RFC 5321's path limit less its angle brackets; no longer address is usable
@@ -104,6 +106,8 @@ class PasswordChangeRequest(Strict):
 
 
 class UserRead(BaseModel):
+    model_config = ALWAYS_SENT
+
     id: uuid.UUID
     email: str
     full_name: str | None
@@ -115,10 +119,14 @@ class UserRead(BaseModel):
 
 
 class RegisterResult(BaseModel):
+    model_config = ALWAYS_SENT
+
     user: UserRead
 
 
 class TokenPair(BaseModel):
+    model_config = ALWAYS_SENT
+
     access_token: str
     refresh_token: str
     token_type: str = "bearer"
@@ -130,6 +138,8 @@ class TokenPair(BaseModel):
 class CookieSession(BaseModel):
     """A cookie-mode login: no token leaves Studio; send `csrf_token` as `X-CSRF-Token`."""
 
+    model_config = ALWAYS_SENT
+
     mode: Literal["cookie"] = "cookie"
     csrf_token: str
     expires_in: int = Field(description="Seconds until the session cookie expires")
@@ -137,12 +147,16 @@ class CookieSession(BaseModel):
 
 
 class CsrfToken(BaseModel):
+    model_config = ALWAYS_SENT
+
     csrf_token: str | None = Field(
         description="The cookie session's CSRF token; null for a Bearer caller"
     )
 
 
 class OAuthTokenResponse(BaseModel):
+    model_config = ALWAYS_SENT
+
     """RFC 6749 §5.1, for Swagger's Authorize button."""
 
     access_token: str
@@ -151,13 +165,40 @@ class OAuthTokenResponse(BaseModel):
     refresh_token: str
 
 
+class TokenForm(BaseModel):
+    """The form of `POST /auth/token` (RFC 6749 §4.3.2). Optional here so that a missing one
+    is answered as RFC 6749 says (`invalid_request`); other fields (`client_id`, `scope`) are
+    ignored."""
+
+    grant_type: Annotated[str | None, StringConstraints(max_length=64)] = Field(
+        None, description="Must be `password`", examples=["password"]
+    )
+    username: Annotated[str | None, StringConstraints(max_length=LOGIN_EMAIL_MAX)] = Field(
+        None, description="The account's email"
+    )
+    password: Annotated[str | None, StringConstraints(max_length=1024)] = None
+
+
+OAuthErrorCode = Literal["invalid_request", "unsupported_grant_type", "invalid_grant"]
+
+
 class OAuthError(BaseModel):
     """RFC 6749 §5.2 error body of `POST /auth/token`."""
 
-    error: Literal["invalid_grant"] = "invalid_grant"
+    model_config = ALWAYS_SENT
+
+    error: OAuthErrorCode
+
+
+class PasswordChanged(BaseModel):
+    model_config = ALWAYS_SENT
+
+    revoked_sessions: int = Field(description="How many other sessions were ended")
 
 
 class SessionRead(BaseModel):
+    model_config = ALWAYS_SENT
+
     id: str
     current: bool
     client_ip: str | None
@@ -167,4 +208,6 @@ class SessionRead(BaseModel):
 
 
 class SessionsResult(BaseModel):
+    model_config = ALWAYS_SENT
+
     sessions: list[SessionRead] = Field(default_factory=list)

@@ -7,7 +7,7 @@ from types import UnionType
 from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
@@ -21,18 +21,29 @@ DEFAULT_MESSAGE = "Operation completed"
 FINAL_BODY = "studio.final_body"
 
 
+# Every field of a body Studio sends is always present: `required` in the schema of responses
+# (a generated client then never has to test for an absent key).
+ALWAYS_SENT = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class ErrorInfo(BaseModel):
-    code: str = Field(description="Stable UPPER_SNAKE error code", examples=["TOKEN_EXPIRED"])
-    details: Any = None
+    model_config = ALWAYS_SENT
+
+    code: str = Field(
+        description="Stable UPPER_SNAKE error code (the schema `ErrorCode` lists them)"
+    )
+    details: Any = Field(None, description="What the code needs said; null when nothing")
 
 
 class Envelope(BaseModel, Generic[T]):
-    """What every JSON response body looks like."""
+    """A success body: `success` true, `error` null, the answer in `result`."""
 
-    success: bool = True
+    model_config = ALWAYS_SENT
+
+    success: Literal[True] = True
     message: str = DEFAULT_MESSAGE
-    error: ErrorInfo | None = None
-    result: T | None = None
+    error: None = None
+    result: T
 
     @classmethod
     def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
@@ -58,6 +69,8 @@ def _type_name(tp: Any) -> str:
 
 class ErrorEnvelope(BaseModel):
     """The body of every error response: `success` false, `result` null, `error.code` set."""
+
+    model_config = ALWAYS_SENT
 
     success: Literal[False] = False
     message: str

@@ -10,6 +10,7 @@ from app.core import envelope
 from app.core.dependencies import AppRedis, AppSettings, RequestId
 from app.core.envelope import Envelope
 from app.dashboard import service
+from app.dashboard.schemas import DashboardPage
 from app.identity.dependencies import require
 from app.identity.principal import Principal
 from app.proxy.dependencies import Proxy
@@ -18,7 +19,13 @@ from app.registry.dependencies import Registry
 router = APIRouter(tags=["dashboard"])
 
 
-@router.get("/dashboard", response_model=Envelope[dict[str, Any]])
+# Unset fields stay out: a slot carries `http_status` only when the source answered an error.
+@router.get(
+    "/dashboard",
+    response_model=Envelope[DashboardPage],
+    response_model_exclude_unset=True,
+    operation_id="dashboard.get",
+)
 async def dashboard(
     principal: Annotated[Principal, Depends(require("dashboard:read"))],
     proxy: Proxy,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.core import envelope
-from app.core.envelope import Envelope
+from app.core.envelope import ALWAYS_SENT, Envelope
+from app.core.raises import raises
 from app.discovery.checker import ServiceHealth
 from app.discovery.dependencies import Checker
 from app.identity.dependencies import CurrentPrincipal
@@ -22,6 +23,8 @@ router = APIRouter(prefix="/discovery", tags=["discovery"])
 
 
 class ServiceRead(BaseModel):
+    model_config = ALWAYS_SENT
+
     name: str
     mode: str
     description: str | None
@@ -35,8 +38,10 @@ class ServiceRead(BaseModel):
 
 
 class ServiceHealthRead(BaseModel):
+    model_config = ALWAYS_SENT
+
     service: str
-    status: str
+    status: Literal["up", "down", "unknown"]
     latency_ms: float | None
     http_status: int | None
     checked_at: datetime | None
@@ -47,7 +52,9 @@ def _usable(principal: Principal, service: ServiceRuntime) -> tuple[bool, bool]:
     return principal.can(perms.read), principal.can(perms.write)
 
 
-@router.get("/services", response_model=Envelope[list[ServiceRead]])
+@router.get(
+    "/services", response_model=Envelope[list[ServiceRead]], operation_id="discovery.services.list"
+)
 async def list_services(
     principal: CurrentPrincipal, proxy: Proxy, checker: Checker
 ) -> dict[str, Any]:
@@ -75,7 +82,12 @@ async def list_services(
     return envelope.ok(items)
 
 
-@router.get("/services/{name}/health", response_model=Envelope[ServiceHealthRead])
+@router.get(
+    "/services/{name}/health",
+    response_model=Envelope[ServiceHealthRead],
+    operation_id="discovery.services.health",
+)
+@raises(ServiceNotFound)
 async def service_health(
     name: str, principal: CurrentPrincipal, proxy: Proxy, checker: Checker
 ) -> dict[str, Any]:

@@ -11,21 +11,24 @@ from app.core import envelope
 from app.core.dependencies import AppEngine, AppRedis
 from app.core.envelope import Envelope
 from app.core.errors import DependencyUnavailable
+from app.core.raises import raises
 from app.core.render import ErrorResponse
 from app.discovery.dependencies import RunningChecker
 from app.health import service
+from app.health.schemas import Liveness, Readiness
 
 live_router = APIRouter(tags=["health"])
 ready_router = APIRouter(tags=["health"])
 
 
-@live_router.get("/health", response_model=Envelope[dict[str, str]])
+@live_router.get("/health", response_model=Envelope[Liveness], operation_id="health.live")
 async def liveness() -> dict[str, Any]:
     """The process is up; touches no dependency."""
     return envelope.ok({"status": "ok"}, "Studio is running")
 
 
-@ready_router.get("/health", response_model=Envelope[dict[str, Any]])
+@ready_router.get("/health", response_model=Envelope[Readiness], operation_id="health.ready")
+@raises(DependencyUnavailable)  # answered with the report in `error.details`
 async def readiness(engine: AppEngine, redis: AppRedis, checker: RunningChecker) -> Response:
     """PostgreSQL, Redis and downstream status: 200 when both stores answer, else 503."""
     ready, report = await service.readiness(engine, redis, checker)

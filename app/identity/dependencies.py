@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 
 from app.core.errors import Forbidden
+from app.core.raises import raises
 from app.identity.principal import Principal
 
 Authenticator = Callable[[Request], Awaitable[Principal]]
@@ -32,8 +33,9 @@ async def identify(request: Request) -> Principal:
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="auth/token",
     scheme_name="Bearer",
-    description="`Authorization: Bearer <access token>` from `POST /auth/login` (mode bearer). "
-    "It wins over the session cookie when both are sent.",
+    description="`Authorization: Bearer <access token>` from `POST /auth/login` (mode bearer) "
+    "or, for Swagger's Authorize button, the password grant of `POST /auth/token`. It wins "
+    "over the session cookie when both are sent.",
     auto_error=False,
 )
 session_cookie_scheme = APIKeyCookie(
@@ -41,8 +43,8 @@ session_cookie_scheme = APIKeyCookie(
     scheme_name="SessionCookie",
     description="The HttpOnly session cookie set by `POST /auth/login` with "
     '`{"mode": "cookie"}` (`__Host-studio_session` outside dev). State-changing requests '
-    "(POST, PUT, PATCH, DELETE) also need `X-CSRF-Token` equal to the `studio_csrf` cookie "
-    "and an allowed `Origin`, else 403 `CSRF_FAILED`.",
+    "(POST, PUT, PATCH, DELETE) also need `X-CSRF-Token` (scheme `CsrfHeader`) equal to the "
+    "`studio_csrf` cookie and an allowed `Origin`, else 403 `CSRF_FAILED`.",
     auto_error=False,
 )
 
@@ -69,6 +71,7 @@ def authorize(principal: Principal, permission: str) -> None:
 def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that passes the principal through when it holds `permission`."""
 
+    @raises(Forbidden)
     async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         authorize(principal, permission)
         return principal

@@ -10,18 +10,31 @@ from starlette.responses import Response
 from app.core.dependencies import AppSettings
 from app.core.errors import NotFound
 from app.core.network import peer_is_trusted
+from app.core.raises import raises
 from app.observability import exposition
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["metrics"])
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
+@raises(NotFound)
 def scraper_allowed(request: Request, settings: AppSettings) -> None:
     """404 unless the TCP peer (never a forwarded header) is in METRICS_ALLOW_CIDRS."""
     if not peer_is_trusted(request.scope, settings.metrics_networks):
         raise NotFound()
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    operation_id="metrics.get",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {TEXT_FORMAT: {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def prometheus(_: Annotated[None, Depends(scraper_allowed)]) -> Response:
     body, content_type = exposition.render()
     return Response(body, media_type=content_type)
