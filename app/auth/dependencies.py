@@ -149,7 +149,7 @@ async def _cookie_principal(request: Request, policy: CookiePolicy) -> Principal
     unsafe = request.method not in cookies.SAFE_METHODS
     if unsafe:  # cheap checks first: a forged request never costs a Redis round trip
         policy.check_origin(request, required=True)
-        policy.check_token(request, request.cookies.get(policy.csrf_name, "").encode())
+        policy.check_double_submit(request)
     cookie = policy.session_cookie(request)
     if cookie is None:
         raise TokenInvalid("Session cookie is invalid")
@@ -161,7 +161,7 @@ async def _cookie_principal(request: Request, policy: CookiePolicy) -> Principal
     if not cookies.secret_matches(cookie, fields.secret_hash):
         raise TokenInvalid("Session cookie is invalid")
     if unsafe:  # bound to the session: a planted cookie fails here
-        policy.check_token(request, fields.csrf)
+        policy.check_bound(request, fields.csrf)
     request.scope["state"].update(
         auth_mode="cookie",
         csrf_token=(fields.csrf or b"").decode(),

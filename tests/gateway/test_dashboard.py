@@ -99,3 +99,22 @@ async def test_the_cache_never_answers_one_user_with_another_users_page(
         documents = sources["documents"]["data"]
         assert dict(documents["headers"])["x-user-email"] == reader_email
         assert _calls_for(fake_services["nexus"], reader_email) == 1
+
+
+async def test_a_page_with_a_failed_source_is_not_cached(
+    gateway: Any, fake_services: dict[str, FakeService]
+) -> None:
+    """Only complete pages are cached: a source that recovers shows on the next look."""
+    nexus = fake_services["nexus"]
+    expected = nexus.password
+    async with gateway() as (client, state):
+        analyst = await account(client, state, "analyst")
+        nexus.set_password("rotated-elsewhere")  # Studio's credentials now fail at nexus
+        try:
+            first = (await client.get(f"{API}/dashboard", headers=analyst)).json()["result"]
+            assert first["sources"]["documents"]["ok"] is False
+            assert first["sources"]["chat"]["ok"] is True
+        finally:
+            nexus.set_password(expected)
+        second = (await client.get(f"{API}/dashboard", headers=analyst)).json()["result"]
+        assert second["sources"]["documents"]["ok"] is True

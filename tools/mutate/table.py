@@ -653,7 +653,7 @@ AUTH = (
         DEPS,
         (
             "    if unsafe:  # bound to the session: a planted cookie fails here\n"
-            "        policy.check_token(request, fields.csrf)\n"
+            "        policy.check_bound(request, fields.csrf)\n"
         ),
         "",
         (T_COOKIE,),
@@ -697,8 +697,8 @@ AUTH = (
     Mutant(
         "cookies-csrf-cookie-unchecked",
         COOKIES,
-        "            and hmac.compare_digest(header.encode(), cookie.encode())\n",
-        "",
+        "if not (header and hmac.compare_digest(header.encode(), cookie.encode())):",
+        "if not header:",
         (T_COOKIE, "tests/auth/test_csrf_double_submit.py"),
         "X-CSRF-Token is not compared with the CSRF cookie (session only)",
     ),
