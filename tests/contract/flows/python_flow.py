@@ -10,6 +10,7 @@ Each step prints `ok <step>`; the first failure exits non-zero with the step and
 
 from __future__ import annotations
 
+import json
 import sys
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
@@ -19,14 +20,15 @@ from studio_client.api.auth import auth_login, auth_logout, auth_me, auth_refres
 from studio_client.api.zen import proxy_zen_get, proxy_zen_post
 from studio_client.errors import UnexpectedStatus
 from studio_client.models import (
+    EnvelopeAny,
     ErrorEnvelope,
     LoginRequest,
-    ProxyZenGetQuery,
-    ProxyZenPostJsonBody,
+    ProxyJsonBody,
+    ProxyQuery,
     RegisterRequest,
     TokenPair,
 )
-from studio_client.types import Response
+from studio_client.types import File, Response
 
 
 class Success(Protocol):
@@ -61,9 +63,25 @@ def ok(step: str, response: Response[S | ErrorEnvelope], status: HTTPStatus) -> 
     return parsed
 
 
-def echoed(step: str, result: Any) -> dict[str, Any]:
-    """The fake downstream's echo of the request it received (the envelope's free-form result)."""
+def streamed(step: str, response: Response[Any], media: str) -> bytes:
+    """The body of a proxied answer: the schema lists its bytes first (JSON, SSE and files all
+    arrive as a `File`), and `Content-Type` says what they are."""
+    answer = response.parsed
+    if response.status_code != HTTPStatus.OK or not isinstance(answer, File):
+        raise FlowFailed(f"{step}: HTTP {response.status_code.value} {response.content[:500]!r}")
+    got = response.headers.get("content-type", "")
+    check(step, got.startswith(media), f"{got} instead of {media}")
+    return answer.payload.read()
+
+
+def echoed(step: str, response: Response[Any]) -> dict[str, Any]:
+    """The fake downstream's echo of the request it received: the `result` of the envelope that
+    a proxied JSON answer carries, read with the generated envelope model."""
+    envelope = EnvelopeAny.from_dict(json.loads(streamed(step, response, "application/json")))
+    check(step, envelope.success is True, envelope)
+    result = envelope.result
     check(step, isinstance(result, dict), f"result is not an object: {result!r}")
+    print(f"ok {step}", flush=True)
     return dict(result)
 
 
@@ -105,37 +123,28 @@ def run(base_url: str, email: str, password: str) -> None:
     user = signed_in(base_url, renewed.access_token)
 
     message = {"message": "hello", "history": [1, 2]}
-    posted = ok(
+    echo = echoed(
         "proxied JSON POST",
-        proxy_zen_post.sync_detailed(
-            "chat", client=user, body=ProxyZenPostJsonBody.from_dict(message)
-        ),
-        HTTPStatus.OK,
+        proxy_zen_post.sync_detailed("chat", client=user, body=ProxyJsonBody.from_dict(message)),
     )
-    echo = echoed("proxied JSON POST", posted.result)
     check("proxied JSON POST", echo.get("method") == "POST", echo)
     check("proxied JSON POST", echo.get("path") == "/chat", echo)
     check("proxied JSON POST", echo.get("json") == message, echo)
 
-    query = ProxyZenGetQuery.from_dict({"q": "hello world", "limit": "2"})
-    history = ok(
-        "wildcard GET",
-        proxy_zen_get.sync_detailed("chat/history", client=user, query=query),
-        HTTPStatus.OK,
+    query = ProxyQuery.from_dict({"q": "hello world", "limit": "2"})
+    echo = echoed(
+        "wildcard GET", proxy_zen_get.sync_detailed("chat/history", client=user, query=query)
     )
-    echo = echoed("wildcard GET", history.result)
     check("wildcard GET", echo.get("method") == "GET", echo)
     check("wildcard GET", echo.get("path") == "/chat/history", echo)
     check("wildcard GET", echo.get("query") == "q=hello+world&limit=2", echo)
 
-    events = proxy_zen_get.sync_detailed(
-        "sse", client=user, query=ProxyZenGetQuery.from_dict({"n": "3", "interval": "0"})
+    ticks = ProxyQuery.from_dict({"n": "3", "interval": "0"})
+    stream = streamed(
+        "SSE", proxy_zen_get.sync_detailed("sse", client=user, query=ticks), "text/event-stream"
     )
-    check("SSE", events.status_code == HTTPStatus.OK, events.content[:500])
-    media = events.headers.get("content-type", "")
-    check("SSE", media.startswith("text/event-stream"), media)
-    ticks = [line for line in events.content.decode().splitlines() if line == "event: tick"]
-    check("SSE", len(ticks) == 3, events.content[:500])
+    events = [line for line in stream.decode().splitlines() if line == "event: tick"]
+    check("SSE", len(events) == 3, stream[:500])
     print("ok SSE", flush=True)
 
     ok("logout", auth_logout.sync_detailed(client=user), HTTPStatus.OK)
