@@ -16,6 +16,7 @@ from app.core.edge import cors as cors_middleware
 from app.core.envelope import EnvelopeResponse
 from app.core.logging import configure_logging
 from app.core.middleware import EnvelopeMiddleware, RequestContextMiddleware
+from app.docs import router as docs_router
 from app.lifespan import build_lifespan
 from app.observability import tracing
 from app.observability.metrics import MetricsMiddleware
@@ -70,10 +71,12 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         version="0.1.0",
         default_response_class=EnvelopeResponse,
         lifespan=build_lifespan(settings),
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # Studio serves the docs pages itself (app/docs): FastAPI's load Swagger UI from a CDN.
+        # The password flow needs no OAuth2 redirect page.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url=OPENAPI_PATH if docs else None,
-        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
         openapi_tags=openapi.TAGS,
         # A slash redirect would point at a URL built from the client's Host: unknown paths,
         # with or without a trailing slash, are 404 envelopes instead.
@@ -82,6 +85,8 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
     app.state.settings = settings
     app.state.registry = registry = load_registry(settings)  # a bad file stops start-up here
     handlers.install(app)
+    if docs:
+        docs_router.install(app, OPENAPI_PATH)
     routers.include(app, settings)
     # `studio openapi` works in any stage.
     openapi.install(

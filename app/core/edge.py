@@ -19,7 +19,44 @@ BASE_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 # API responses are data, never documents: nothing may run or be framed.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-DOCS_PATHS = ("/docs", "/redoc")
+# The docs pages (dev only) run Swagger UI and ReDoc from Studio's own origin: scripts, styles
+# and the schema from 'self' only, no inline script, no CDN; Swagger's stylesheet draws its
+# icons as data: images.
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'{styles}; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self';{workers} base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+# ReDoc's styled-components inserts empty <style> elements and fills them through the CSSOM
+# (which CSP does not govern), and its bundle injects one fixed stylesheet (perfect-scrollbar's)
+# as text. Their hashes instead of 'unsafe-inline': the empty element's, and that stylesheet's in
+# the pinned redoc.standalone.js (a new bundle with another one shows as a CSP violation in
+# tests/browser/test_docs_offline.py). Its search index runs in a worker the bundle builds from
+# a blob: URL, which only a script already allowed can create.
+REDOC_STYLE_HASHES = (
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
+)
+DOCS_CSP = (b"content-security-policy", DOCS_POLICY.format(styles="", workers="").encode())
+REDOC_CSP = (
+    b"content-security-policy",
+    DOCS_POLICY.format(
+        styles="".join(f" {h}" for h in REDOC_STYLE_HASHES), workers=" worker-src blob:;"
+    ).encode(),
+)
+DOCS_PAGES = ("/docs", "/redoc")
+
+
+def is_docs_path(path: str) -> bool:
+    """`/docs`, `/redoc` and what lies under them (`/docs/assets/...`)."""
+    return any(path == page or path.startswith(page + "/") for page in DOCS_PAGES)
+
+
+def content_security_policy(path: str) -> tuple[bytes, bytes]:
+    """The CSP header for a path: the API's, or the docs pages' own."""
+    if path == "/redoc":
+        return REDOC_CSP
+    return DOCS_CSP if is_docs_path(path) else API_CSP
 
 
 class SecurityHeadersMiddleware:
@@ -48,8 +85,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         extra = list(BASE_SECURITY_HEADERS)
-        if not scope["path"].startswith(DOCS_PATHS):
-            extra.append(API_CSP)
+        extra.append(content_security_policy(scope["path"]))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
