@@ -170,7 +170,7 @@ async def login(
 
 
 OAUTH_ERRORS: dict[OAuthErrorCode, str] = {
-    "invalid_request": "A parameter is missing (`grant_type`, `username` or `password`)",
+    "invalid_request": "A parameter is missing (`username` or `password`)",
     "unsupported_grant_type": "`grant_type` is not `password`",
     "invalid_grant": "Wrong email or password, or the account is disabled",
 }
@@ -211,10 +211,9 @@ async def token(
     form: Annotated[TokenForm, Form()],
 ) -> Response:
     """OAuth2 password grant (RFC 6749 §4.3) for Swagger's Authorize button: a plain RFC 6749
-    response, no envelope. Any `grant_type` but `password` is `unsupported_grant_type`."""
-    if form.grant_type is None:
-        return _oauth_error("invalid_request")
-    if form.grant_type != "password":
+    response, no envelope. Any `grant_type` but `password` is `unsupported_grant_type`; none
+    at all is the password grant, the form CONTRACT.md gives scripts (`username`, `password`)."""
+    if form.grant_type not in (None, "password"):
         return _oauth_error("unsupported_grant_type")
     if form.username is None or form.password is None:
         return _oauth_error("invalid_request")

@@ -166,12 +166,14 @@ class OAuthTokenResponse(BaseModel):
 
 
 class TokenForm(BaseModel):
-    """The form of `POST /auth/token` (RFC 6749 §4.3.2). Optional here so that a missing one
-    is answered as RFC 6749 says (`invalid_request`); other fields (`client_id`, `scope`) are
-    ignored."""
+    """The form of `POST /auth/token` (RFC 6749 §4.3.2). Every field optional here so that a
+    missing one is answered as RFC 6749 says (`invalid_request`), not as a 422 envelope; other
+    fields (`client_id`, `scope`) are ignored."""
 
     grant_type: Annotated[str | None, StringConstraints(max_length=64)] = Field(
-        None, description="Must be `password`", examples=["password"]
+        None,
+        description="`password` (the default); any other is `unsupported_grant_type`",
+        examples=["password"],
     )
     username: Annotated[str | None, StringConstraints(max_length=LOGIN_EMAIL_MAX)] = Field(
         None, description="The account's email"

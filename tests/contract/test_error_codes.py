@@ -338,7 +338,7 @@ async def _token_form(s: Studio, form: dict[str, str]) -> httpx.Response:
 
 
 async def invalid_request(s: Studio, op: Op) -> httpx.Response:
-    return await _token_form(s, {"username": "a@b.example", "password": PASSWORD})
+    return await _token_form(s, {"grant_type": "password", "username": "a@b.example"})
 
 
 async def unsupported_grant_type(s: Studio, op: Op) -> httpx.Response:

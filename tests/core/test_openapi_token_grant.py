@@ -21,17 +21,20 @@ async def test_another_grant_type_is_unsupported_grant_type(client: httpx.AsyncC
         assert response.headers["cache-control"] == "no-store"
 
 
-async def test_a_missing_grant_type_is_invalid_request(client: httpx.AsyncClient) -> None:
+async def test_no_grant_type_is_the_password_grant_and_a_missing_field_invalid_request(
+    client: httpx.AsyncClient,
+) -> None:
     user = await register(client)
+    # CONTRACT.md's form for scripts: `username` and `password` alone.
     response = await client.post(
         f"{AUTH}/token", data={"username": user["email"], "password": PASSWORD}
     )
-    assert response.status_code == 400
-    assert response.json() == {"error": "invalid_request"}
-    missing_password = await client.post(
-        f"{AUTH}/token", data={"grant_type": "password", "username": user["email"]}
-    )
-    assert missing_password.json() == {"error": "invalid_request"}
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "bearer"
+    for form in ({"grant_type": "password", "username": user["email"]}, {"password": PASSWORD}):
+        missing = await client.post(f"{AUTH}/token", data=form)
+        assert missing.status_code == 400, form
+        assert missing.json() == {"error": "invalid_request"}, form
 
 
 async def test_the_password_grant_issues_tokens_as_swagger_asks(client: httpx.AsyncClient) -> None:
