@@ -46,7 +46,6 @@ READ_SECURITY: Security = [{"Bearer": []}, {"SessionCookie": []}]
 # A state-changing request: the access token, or the session cookie together with the CSRF
 # header (and an allowed `Origin`, which no security scheme can express).
 WRITE_SECURITY: Security = [{"Bearer": []}, {"SessionCookie": [], "CsrfHeader": []}]
-SECURITY = READ_SECURITY  # the former name
 CSRF_HEADER = "X-CSRF-Token"
 SIGNED_IN_SCHEMES = frozenset(("Bearer", "SessionCookie"))
 

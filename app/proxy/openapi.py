@@ -65,7 +65,15 @@ from app.core.errors import (
     StudioError,
     Unauthorized,
 )
-from app.core.openapi import REF, SchemaExtension, add_model, error_response
+from app.core.openapi import (
+    READ_SECURITY,
+    REF,
+    WRITE_SECURITY,
+    SchemaExtension,
+    Security,
+    add_model,
+    error_response,
+)
 from app.credentials.errors import CredentialsUnavailable
 from app.proxy.errors import (
     CircuitOpen,
@@ -77,10 +85,6 @@ from app.proxy.errors import (
 )
 from app.ratelimit.errors import RateLimited
 from app.registry.schema import READ_METHODS, RegistryConfig, RouteConfig, ServiceConfig
-
-Security = list[dict[str, list[str]]]
-READ_SECURITY: Security = [{"Bearer": []}, {"SessionCookie": []}]
-WRITE_SECURITY: Security = [{"Bearer": []}, {"SessionCookie": [], "CsrfHeader": []}]
 
 WILDCARD_METHODS = ("get", "post", "put", "patch", "delete")
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
@@ -204,8 +208,8 @@ def _add_proxy(
     envelope = add_model(components, Envelope[Any])
     for name, model in MODELS.items():
         components.setdefault(name, model)
-    failure = "DownstreamErrorEnvelope" if "DownstreamErrorEnvelope" in components else None
-    shapes = _Shapes(envelope, REF.format(model=failure or "ErrorEnvelope"))
+    # Installed by core.openapi before any extension runs.
+    shapes = _Shapes(envelope, REF.format(model="DownstreamErrorEnvelope"))
     paths: dict[str, Any] = schema.setdefault("paths", {})
     tags: list[dict[str, Any]] = schema.setdefault("tags", [])
     used: set[str] = set()
