@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,7 +17,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.logging import get_logger
 from app.core.redis import close_redis, create_redis
 from app.observability import tracing
-from app.registry.schema import RegistryConfig
+from app.registry.live import LiveRegistry, LoadedRegistry
 from app.runtime import gc as runtime_gc
 from app.state import StudioState
 
@@ -28,7 +29,7 @@ def build_lifespan(settings: Settings) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        registry: RegistryConfig = app.state.registry  # loaded by `create_app`: errors stop it
+        registry = LiveRegistry(_loaded_registry(app))  # by `create_app`: errors stop it
         engine = create_engine(settings)
         redis = create_redis(settings)
         # The session cache's subscriber holds a connection for good: its own small client, so
@@ -47,6 +48,7 @@ def build_lifespan(settings: Settings) -> Any:
                 registry=registry,
                 auth=build_auth_state(settings, redis, listener),
                 tracer_provider=getattr(app.state, "tracer_provider", None),
+                registry_listeners=list(getattr(app.state, "registry_listeners", ())),
             )
             untrace = tracing.instrument_clients(state.tracer_provider, engine)
             async with _extensions(state):
@@ -68,6 +70,15 @@ def build_lifespan(settings: Settings) -> Any:
             log.info("studio stopped")
 
     return lifespan
+
+
+def _loaded_registry(app: FastAPI) -> LoadedRegistry:
+    """The registry `create_app` loaded with its version (one set on `app.state.registry`
+    by hand, as tests do, has none)."""
+    loaded: LoadedRegistry | None = getattr(app.state, "loaded_registry", None)
+    if loaded is not None and loaded.config is app.state.registry:
+        return loaded
+    return LoadedRegistry(app.state.registry, "unversioned", datetime.now(UTC), ())
 
 
 @asynccontextmanager

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from app import routers
 from app.auth.cookies import CookiePolicy
@@ -21,7 +25,8 @@ from app.lifespan import build_lifespan
 from app.observability import tracing
 from app.observability.metrics import MetricsMiddleware
 from app.proxy import openapi as proxy_openapi
-from app.registry.loader import RegistryError, load_registry
+from app.registry.live import LoadedRegistry, load_versioned
+from app.registry.loader import RegistryError
 from app.registry.schema import RegistryConfig
 from app.runtime.lane import StudioApp
 
@@ -60,6 +65,44 @@ def install_middleware(app: FastAPI, settings: Settings, registry: RegistryConfi
     )
 
 
+def follow_registry(
+    app: FastAPI, settings: Settings, extensions: list[openapi.SchemaExtension]
+) -> Callable[[LoadedRegistry], None]:
+    """What follows a registry reload outside the proxy: the OpenAPI schema (rebuilt on its
+    next read) and the body limit's exemption of proxied paths (each service limits its own)."""
+
+    def follow(loaded: LoadedRegistry) -> None:
+        extensions[0] = proxy_openapi.documenter(settings.api_prefix, loaded.config)
+        app.openapi_schema = None
+        exempt = proxied_prefixes(settings, loaded.config)
+        for middleware in app.user_middleware:  # a stack built later reads these
+            if getattr(middleware, "cls", None) is RequestLimitsMiddleware:
+                middleware.kwargs["exempt_prefixes"] = exempt
+        for layer in _layers(app.middleware_stack, getattr(app, "_lane", None)):
+            if isinstance(layer, RequestLimitsMiddleware):
+                layer.exempt = exempt
+
+    return follow
+
+
+def _layers(*roots: Any) -> Iterable[Any]:
+    """Every ASGI layer reachable from `roots` (the built stack and the fast lane)."""
+    seen: set[int] = set()
+    todo = [r for r in roots if r is not None]
+    while todo:
+        layer = todo.pop()
+        if id(layer) in seen or isinstance(layer, Middleware):
+            continue
+        seen.add(id(layer))
+        yield layer
+        # Each layer names the next `app`; the lane's switch names both of its ways.
+        todo.extend(
+            inner
+            for name in ("app", "lane", "rest")
+            if (inner := getattr(layer, name, None)) is not None and callable(inner)
+        )
+
+
 def create_app(settings: Settings | None = None, tracer_provider: Any = None) -> FastAPI:
     """Build Studio for the given (or the process) settings; traced when OTel is configured."""
     settings = settings or settings_or_exit()
@@ -83,18 +126,19 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
         redirect_slashes=False,
     )
     app.state.settings = settings
-    app.state.registry = registry = load_registry(settings)  # a bad file stops start-up here
+    loaded = load_versioned(settings)  # a bad file stops start-up here
+    app.state.loaded_registry = loaded
+    app.state.registry = registry = loaded.config
     handlers.install(app)
     if docs:
         docs_router.install(app, OPENAPI_PATH)
     routers.include(app, settings)
     # `studio openapi` works in any stage.
-    openapi.install(
-        app,
-        CookiePolicy.from_settings(settings).session_name,
-        extensions=[proxy_openapi.documenter(settings.api_prefix, registry)],
-    )
+    # A list, so that a registry reload can replace the proxy's part (`follow_registry`).
+    extensions = [proxy_openapi.documenter(settings.api_prefix, registry)]
+    openapi.install(app, CookiePolicy.from_settings(settings).session_name, extensions)
     install_middleware(app, settings, registry)
+    app.state.registry_listeners = [follow_registry(app, settings, extensions)]
     # Tracing wraps the whole stack, and the fast lane branches off inside it: a proxied
     # request has the same server span with the lane on or off.
     tracing.instrument_app(app, tracer_provider)
@@ -106,6 +150,11 @@ def create_app(settings: Settings | None = None, tracer_provider: Any = None) ->
 def __getattr__(name: str) -> FastAPI:
     # `app.main:app` is built on first access, so importing this module has no side effects.
     if name == "app":
+        # The served app: until the lifespan listens for SIGHUP (a registry reload), one
+        # must not end the process, as it would by default.
+        if hasattr(signal, "SIGHUP"):
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
         try:
             application = create_app()
         except RegistryError as exc:

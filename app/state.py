@@ -7,8 +7,8 @@ every request). Routes read it through the `Annotated` dependencies of each doma
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,8 +19,13 @@ from app.core.redis import RedisClient
 from app.credentials.base import CredentialProvider
 from app.discovery import dependencies as discovery
 from app.discovery.checker import HealthChecker
+from app.proxy.client import ClientFactory
 from app.proxy.state import STATE_KEY, ProxyState
-from app.registry.schema import RegistryConfig
+from app.registry import dependencies as registry
+from app.registry.live import LiveRegistry, LoadedRegistry, ReloadOutcome
+
+# Called after a reload swapped the registry in (the app's OpenAPI schema, body limits).
+RegistryListener = Callable[[LoadedRegistry], None]
 
 
 @dataclass(slots=True)
@@ -29,12 +34,15 @@ class StudioState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: RedisClient
-    registry: RegistryConfig
+    registry: LiveRegistry  # the registry serving now; a reload replaces its `current`
     auth: AuthState
     tracer_provider: Any = None  # OpenTelemetry's, when tracing is on
     credential_providers: Mapping[str, CredentialProvider] | None = None
+    client_factory: ClientFactory | None = None  # each service's pool, also after a reload
     proxy: ProxyState | None = None
     health_checker: HealthChecker | None = None
+    registry_listeners: list[RegistryListener] = field(default_factory=list)
+    reload: Callable[[str], Awaitable[ReloadOutcome]] | None = None  # while the app runs
 
     def request_state(self) -> dict[str, Any]:
         """The mapping each request gets as its state (keys are the getters' contract)."""
@@ -43,7 +51,7 @@ class StudioState:
             "engine": self.engine,
             "sessions": self.sessions,
             "redis": self.redis,
-            "registry": self.registry,
+            registry.STATE_KEY: self.registry,
             **self.auth.request_state(),
         }
         if self.proxy is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 from app.core.commands import COMMANDS, CONFIG_CHECKS, command, load_settings
 from app.core.config import get_settings
@@ -21,6 +22,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 def serve(ns: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.cli.supervisor import ReloadingMultiprocess, pid_file
     from app.observability import multiprocess
     from app.runtime.protocol import http_protocol
 
@@ -30,23 +32,63 @@ def serve(ns: argparse.Namespace) -> int:
         print("Several workers need a shared Redis: set REDIS_HOST or REDIS_URL.", file=sys.stderr)
         return 2
     multiprocess.prepare(workers)  # /metrics then sums every worker
-    uvicorn.run(
-        "app.main:app",
-        host=ns.host or settings.app_host,
-        port=ns.port or settings.app_port,
-        workers=workers,
-        loop="uvloop",
-        http=http_protocol(settings.runtime_corked_writes),  # httptools, corked or not
-        lifespan="on",
-        proxy_headers=False,  # Studio reads forwarded headers itself, from TRUSTED_PROXIES only
-        server_header=False,
-        date_header=True,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        timeout_keep_alive=75,  # longer than a typical load balancer's idle timeout
-        reload=ns.reload and settings.is_dev,
-    )
+    options: dict[str, Any] = {
+        "host": ns.host or settings.app_host,
+        "port": ns.port or settings.app_port,
+        "workers": workers,
+        "loop": "uvloop",
+        "http": http_protocol(settings.runtime_corked_writes),  # httptools, corked or not
+        "lifespan": "on",
+        "proxy_headers": False,  # Studio reads forwarded headers itself (TRUSTED_PROXIES only)
+        "server_header": False,
+        "date_header": True,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": 75,  # longer than a typical load balancer's idle timeout
+        "reload": ns.reload and settings.is_dev,
+    }
+    # `studio reload` signals this process: the worker itself, or the workers' supervisor.
+    with pid_file(settings.pid_file):
+        if workers > 1 and not options["reload"]:
+            # uvicorn.run's multi-worker branch, with a supervisor whose SIGHUP reloads the
+            # registry in each worker instead of replacing the workers.
+            config = uvicorn.Config("app.main:app", **options)
+            sock = config.bind_socket()
+            try:
+                ReloadingMultiprocess(config, sockets=[sock]).run()
+            finally:
+                sock.close()
+        else:
+            uvicorn.run("app.main:app", **options)
+    return 0
+
+
+def _reload_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pid", type=int, default=None, help="the server's process id (else PID_FILE)")
+
+
+@command("reload", "reload the service registry of a running `studio serve` (SIGHUP)", _reload_args)
+def reload(ns: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    from app.cli.supervisor import read_pid
+
+    settings = load_settings()
+    pid = ns.pid or read_pid(settings.pid_file)
+    if pid is None:
+        print(f"no server pid: {settings.pid_file} is missing (or pass --pid)", file=sys.stderr)
+        return 1
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        print(f"no process {pid} (a stale {settings.pid_file}?)", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"not allowed to signal process {pid}", file=sys.stderr)
+        return 1
+    print(f"sent SIGHUP to {pid}: each worker reloads the registry (see /api/v1/health)")
     return 0
 
 

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     """uvicorn worker processes (`studio serve --workers`). More than one needs a shared Redis;
     `/metrics` then sums them through `PROMETHEUS_MULTIPROC_DIR`.
     """
+    pid_file: Path = Path("var/studio.pid")
+    """Where `studio serve` writes its process id while it runs, for `studio reload` (which
+    sends it `SIGHUP`).
+    """
 
     # Database
     database_url: str | None = None
@@ -189,6 +193,11 @@ class Settings(BaseSettings):
     service_overlay_path: Path | None = None
     """The stage overlay deep-merged over the registry when present; unset:
     `deployment/config/{ENVIRONMENT}.yml`.
+    """
+    service_config_reload_interval: float | None = Field(None, gt=0, le=86400)
+    """Seconds between checks of the registry files (base and overlay) for a change, which
+    reloads the registry in every worker; unset: no watch (`SIGHUP` or `studio reload` still
+    reload it).
     """
     service_health_check_enabled: bool = False
     """Probe every downstream's `health_path` in the background."""

@@ -27,7 +27,9 @@ def _data(body: Any) -> Any:
 async def _fetch(
     proxy: ProxyState, source: DashboardSource, principal: Principal, request_id: str
 ) -> dict[str, Any]:
-    service = proxy.services[source.service]
+    service = proxy.services.get(source.service)
+    if service is None:  # a registry reload between the page's config and this call
+        return {"ok": False, "error": "SERVICE_NOT_FOUND"}
     permission = source.permission or service.config.permissions.read
     if not principal.can(permission):
         return {"ok": False, "error": "FORBIDDEN"}

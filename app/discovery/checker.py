@@ -51,7 +51,9 @@ class HealthChecker:
 
     async def probe(self, name: str) -> ServiceHealth:
         """Ask the service's health path now (no breaker: a probe must see a recovered service)."""
-        service = self.proxy.services[name]
+        service = self.proxy.services.get(name)
+        if service is None:  # a reload removed it since the probe was asked for
+            return ServiceHealth(name, "unknown", None, None, None)
         try:
             result = await get_json(
                 service,
@@ -68,9 +70,17 @@ class HealthChecker:
             health = ServiceHealth(
                 name, status, result.latency_ms, result.status, datetime.now(UTC)
             )
-        self.results[name] = health
-        self._fetched_at[name] = time.monotonic()
+        if self.proxy.services.get(name) is service:  # not a result of a replaced service
+            self.results[name] = health
+            self._fetched_at[name] = time.monotonic()
         return health
+
+    def follow(self, changed: tuple[str, ...], removed: tuple[str, ...]) -> None:
+        """After a registry reload: forget what was known of services it changed or removed
+        (a moved service is probed afresh); the loop probes whatever serves at its next round."""
+        for name in (*changed, *removed):
+            self.results.pop(name, None)
+            self._fetched_at.pop(name, None)
 
     async def current(self, name: str) -> ServiceHealth:
         """The checker's newest result, else a live probe shared by concurrent callers."""

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.core import envelope
 from app.core.envelope import ALWAYS_SENT, Envelope
@@ -18,6 +18,7 @@ from app.identity.principal import Principal
 from app.proxy.dependencies import Proxy
 from app.proxy.errors import ServiceNotFound
 from app.proxy.state import ServiceRuntime
+from app.registry.dependencies import Live
 
 router = APIRouter(prefix="/discovery", tags=["discovery"])
 
@@ -35,6 +36,10 @@ class ServiceRead(BaseModel):
     can_write: bool
     path: str
     base_url: str | None = None  # internal address: admins only
+    registry_version: str | None = Field(
+        None, description="Content hash of the service registry this entry comes from"
+    )
+    registry_loaded_at: datetime | None = Field(None, description="When that registry loaded")
 
 
 class ServiceHealthRead(BaseModel):
@@ -56,12 +61,17 @@ def _usable(principal: Principal, service: ServiceRuntime) -> tuple[bool, bool]:
     "/services", response_model=Envelope[list[ServiceRead]], operation_id="discovery.services.list"
 )
 async def list_services(
-    principal: CurrentPrincipal, proxy: Proxy, checker: Checker
+    principal: CurrentPrincipal, proxy: Proxy, checker: Checker, live: Live
 ) -> dict[str, Any]:
-    """Services the caller holds a permission for, with mode, status and circuit state."""
+    """Services the caller holds a permission for, with mode, status and circuit state, and
+    the version of the service registry they come from."""
+    services = proxy.services  # one registry: a reload swaps it whole
+    loaded = live.current if live is not None else None
+    version = services.version
+    loaded_at = loaded.loaded_at if loaded is not None and loaded.version == version else None
     snapshot = checker.snapshot()
     items = []
-    for name, service in proxy.services.items():
+    for name, service in services.items():
         can_read, can_write = _usable(principal, service)
         if not (can_read or can_write):
             continue
@@ -77,6 +87,8 @@ async def list_services(
                 can_write=can_write,
                 path=f"{proxy.api_prefix}/{name}",
                 base_url=str(service.config.base_url) if principal.is_admin else None,
+                registry_version=version,
+                registry_loaded_at=loaded_at,
             )
         )
     return envelope.ok(items)

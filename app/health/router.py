@@ -16,6 +16,7 @@ from app.core.render import ErrorResponse
 from app.discovery.dependencies import RunningChecker
 from app.health import service
 from app.health.schemas import Liveness, Readiness
+from app.registry.dependencies import Live
 
 live_router = APIRouter(tags=["health"])
 ready_router = APIRouter(tags=["health"])
@@ -29,9 +30,12 @@ async def liveness() -> dict[str, Any]:
 
 @ready_router.get("/health", response_model=Envelope[Readiness], operation_id="health.ready")
 @raises(DependencyUnavailable)  # answered with the report in `error.details`
-async def readiness(engine: AppEngine, redis: AppRedis, checker: RunningChecker) -> Response:
-    """PostgreSQL, Redis and downstream status: 200 when both stores answer, else 503."""
-    ready, report = await service.readiness(engine, redis, checker)
+async def readiness(
+    engine: AppEngine, redis: AppRedis, checker: RunningChecker, live: Live
+) -> Response:
+    """PostgreSQL, Redis and downstream status: 200 when both stores answer, else 503; and
+    the version of the service registry this worker serves."""
+    ready, report = await service.readiness(engine, redis, checker, live)
     if ready:
         return envelope.EnvelopeResponse(envelope.ok(report, "All dependencies are up"))
     return ErrorResponse(DependencyUnavailable(details=report))

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.redis import RedisClient
 from app.discovery.checker import HealthChecker
+from app.registry.live import LiveRegistry
 
 PROBE_TIMEOUT = 2.0
 
@@ -48,8 +49,21 @@ async def _services(checker: HealthChecker | None) -> dict[str, Any] | None:
         return checker.snapshot()
 
 
+def registry_status(live: LiveRegistry) -> dict[str, Any]:
+    """The registry serving now and the last reload's outcome (its error stays in the logs)."""
+    current = live.current
+    attempt = live.last_attempt
+    last = None
+    if attempt is not None:
+        last = {"outcome": attempt.outcome.value, "at": attempt.at, "version": attempt.version}
+    return {"version": current.version, "loaded_at": current.loaded_at, "last_reload": last}
+
+
 async def readiness(
-    engine: AsyncEngine, redis: RedisClient, checker: HealthChecker | None
+    engine: AsyncEngine,
+    redis: RedisClient,
+    checker: HealthChecker | None,
+    live: LiveRegistry | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """Probe PostgreSQL and Redis concurrently; ready when both answer. The downstreams'
     health (`checker`, when discovery runs) is reported but never makes Studio unready."""
@@ -60,4 +74,6 @@ async def readiness(
     ready = database["status"] == "up" and redis_check["status"] == "up"
     if services is not None:
         checks["services"] = services
+    if live is not None:
+        checks["registry"] = registry_status(live)
     return ready, {"status": "ok" if ready else "unavailable", "checks": checks}

@@ -44,6 +44,12 @@ RATE_LIMITED = Counter(
     "studio_rate_limit_rejections_total", "Requests refused by a rate limit, by bucket", ("bucket",)
 )
 
+REGISTRY_RELOADS = Counter(
+    "studio_registry_reloads_total",
+    "Service registry reloads by outcome: applied, unchanged, rejected (the old one serves)",
+    ("outcome",),
+)
+
 
 ROUTE_LABELS = "route_labels"  # app.state key: id(route) -> its full template
 
@@ -158,3 +164,8 @@ def observe_downstream(
 
 def observe_rate_limited(bucket: str) -> None:
     RATE_LIMITED.labels(bucket).inc()
+
+
+def observe_registry_reload(outcome: str) -> None:
+    """Count one registry reload (`outcome`: applied, unchanged or rejected)."""
+    REGISTRY_RELOADS.labels(outcome).inc()

@@ -46,6 +46,9 @@ async def get_json(
     Raises `UpstreamUnavailable`, `UpstreamTimeout`, `CircuitOpen` or `CredentialsUnavailable`.
     """
     started = time.perf_counter()
+    # Counted before the first await, as the proxy does: a pool a reload retired stays open
+    # until this call ends.
+    service.enter()
     try:
         async with asyncio.timeout(deadline):
             status, body = await _get(service, path, request_id, principal, use_breaker)
@@ -54,6 +57,8 @@ async def get_json(
             service.breaker.failure(False)
         observe_downstream(service.name, None, DownstreamError.TIMEOUT)
         raise UpstreamTimeout(details={"service": service.name}) from None
+    finally:
+        service.leave()
     return CallResult(status, body, round((time.perf_counter() - started) * 1000, 2))
 
 

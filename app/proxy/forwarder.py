@@ -29,6 +29,7 @@ from app.core.logging import get_logger
 from app.identity.dependencies import authorize, identify
 from app.proxy.body import ClientWatch, RequestBody
 from app.proxy.client import Body
+from app.proxy.errors import ServiceNotFound
 from app.proxy.exchange import exchange
 from app.proxy.headers import RawHeaders, outbound, studio_headers
 from app.proxy.pathguard import build_target, split_tail, validate_tail
@@ -45,54 +46,70 @@ async def forward(
     proxy: ProxyState, service: ServiceRuntime, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Check, forward and answer one request; raises `StudioError` only before answering."""
-    request = Request(scope, receive)
-    principal = await identify(request)
-    method: str = scope["method"]
-    tail = validate_tail(split_tail(_raw_path(scope), service.raw_prefix))
-    rule = service.routes.match(method, tail)
-    authorize(principal, rule.permission)
-    if rule.quota is not None and proxy.quotas_enabled:
-        quota = rule.quota
-        await enforce(request, [(rule.bucket, principal.user_id, quota.limit, quota.window)])
-
-    watch = ClientWatch(receive)
-    headers, payload = await _request_body(service, scope, receive, watch)
-    headers.extend(studio_headers(scope, service.host_header, principal))
-    target = build_target(service.base_path, tail, scope["query_string"])
-
-    uploader: str | None = None
-    if isinstance(payload, RequestBody):
-        proxy.uploads.acquire(principal.user_id)  # RateLimited: nothing was sent yet
-        uploader = principal.user_id
-    else:
-        watch.start()
-    method_b = method.encode("ascii")
+    if service.retired:
+        # Matched just before a reload replaced it, and nothing was sent yet: the request
+        # starts on the registry serving now (404 if the reload removed the service).
+        service = _serving(proxy, service.name)
+    # Counted before the first await: a pool a reload retired closes once this request ends.
+    service.enter()
     try:
-        upstream = await exchange(service, method_b, target, headers, payload)
+        request = Request(scope, receive)
+        principal = await identify(request)
+        method: str = scope["method"]
+        tail = validate_tail(split_tail(_raw_path(scope), service.raw_prefix))
+        rule = service.routes.match(method, tail)
+        authorize(principal, rule.permission)
+        if rule.quota is not None and proxy.quotas_enabled:
+            quota = rule.quota
+            await enforce(request, [(rule.bucket, principal.user_id, quota.limit, quota.window)])
+
+        watch = ClientWatch(receive)
+        headers, payload = await _request_body(service, scope, receive, watch)
+        headers.extend(studio_headers(scope, service.host_header, principal))
+        target = build_target(service.base_path, tail, scope["query_string"])
+
+        uploader: str | None = None
+        if isinstance(payload, RequestBody):
+            proxy.uploads.acquire(principal.user_id)  # RateLimited: nothing was sent yet
+            uploader = principal.user_id
+        else:
+            watch.start()
+        method_b = method.encode("ascii")
         try:
-            await respond(
-                service,
-                scope,
-                send,
-                upstream,
-                method_b,
-                watch,
-                enveloped=rule.envelope,
-                json_cap=proxy.json_cap,
-            )
+            upstream = await exchange(service, method_b, target, headers, payload)
+            try:
+                await respond(
+                    service,
+                    scope,
+                    send,
+                    upstream,
+                    method_b,
+                    watch,
+                    enveloped=rule.envelope,
+                    json_cap=proxy.json_cap,
+                )
+            finally:
+                await upstream.aclose()
+        except asyncio.CancelledError:
+            if not watch.gone:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            log.info("client left before the answer was complete", service=service.name)
         finally:
-            await upstream.aclose()
-    except asyncio.CancelledError:
-        if not watch.gone:
-            raise
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        log.info("client left before the answer was complete", service=service.name)
+            watch.stop()
+            if uploader is not None:
+                proxy.uploads.release(uploader)
     finally:
-        watch.stop()
-        if uploader is not None:
-            proxy.uploads.release(uploader)
+        service.leave()
+
+
+def _serving(proxy: ProxyState, name: str) -> ServiceRuntime:
+    service = proxy.services.get(name)
+    if service is None:
+        raise ServiceNotFound(details={"service": name})
+    return service
 
 
 async def _request_body(

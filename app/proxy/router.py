@@ -58,6 +58,7 @@ class ProxyRoute(BaseRoute):
             return Match.NONE, {}
         state = scope.get("state")
         proxy: ProxyState | None = state.get(STATE_KEY) if state else None
+        # The request's snapshot: one attribute read, no lock; a reload replaces it whole.
         service = proxy.services.get(name) if proxy is not None else None
         if service is None:
             if self.shadowed is not None:

@@ -1,7 +1,15 @@
-"""Everything the proxy needs per service, built once at start-up and closed at shutdown."""
+"""Everything the proxy needs per service, built at start-up (and by a registry reload) and
+closed at shutdown.
+
+The services serve from one `RegistrySnapshot`, which a reload replaces whole: a request takes
+its service from the snapshot once, when it is matched, and finishes on that service's pool
+whatever reloads happen meanwhile. A service a reload changed or removed is retired: its pool
+closes when its last request ends.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +54,39 @@ class ServiceRuntime:
     max_body_bytes: int
     write_timeout: float  # seconds the client may leave between two chunks of its body
     _auth: tuple[BasicCredentials, bytes] | None = None
+    inflight: int = 0  # calls on this runtime's pool now (requests, streams, probes)
+    retired: bool = False  # a reload replaced or removed it: close the pool once drained
+    closed: asyncio.Task[None] | None = None
+
+    def enter(self) -> None:
+        """A call starts on this runtime."""
+        self.inflight += 1
+
+    def leave(self) -> None:
+        """A call on this runtime ended, however it ended."""
+        self.inflight -= 1
+        if self.retired and self.inflight <= 0:
+            self._close_soon()
+
+    def retire(self) -> None:
+        """No new call comes here; the pool closes when the calls in flight have ended."""
+        self.retired = True
+        if self.inflight <= 0:
+            self._close_soon()
+
+    def _close_soon(self) -> None:
+        if self.closed is None:
+            self.closed = asyncio.get_running_loop().create_task(
+                self.close_pool(), name=f"close-pool-{self.name}"
+            )
+
+    async def close_pool(self) -> None:
+        """Close the pool (a retired runtime, once drained)."""
+        try:
+            await self.client.aclose()
+        except Exception as exc:  # a pool that fails to close is logged, never raised
+            log.warning("closing upstream pool failed", service=self.name, error=repr(exc))
+        log.info("retired upstream pool closed", service=self.name)
 
     async def authorization(
         self, refresh: bool = False
@@ -110,23 +151,64 @@ class UploadSlots:
         return self._active.get(user, 0)
 
 
+class RegistrySnapshot(dict[str, ServiceRuntime]):
+    """The services of one registry version, by name. Built whole and never changed after:
+    a reload builds another and swaps it in (a dict, so a request's lookup is dict.get)."""
+
+    __slots__ = ("version",)
+
+    def __init__(self, services: Mapping[str, ServiceRuntime], version: str | None = None):
+        super().__init__(services)
+        self.version = version  # the registry's content hash, when it came from files
+
+
+@dataclass(frozen=True, slots=True)
+class SwapReport:
+    """What a reload changed: services added, rebuilt (a changed block) and removed."""
+
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
 @dataclass(eq=False)
 class ProxyState:
     """The proxy's start-up product; lives in the lifespan state under `proxy`."""
 
-    services: dict[str, ServiceRuntime]
+    services: RegistrySnapshot  # what serves now: read once per request, swapped whole
     api_prefix: str
     json_cap: int = JSON_ENVELOPE_CAP
     quotas_enabled: bool = True
     uploads: UploadSlots = field(default_factory=lambda: UploadSlots(2))
     closed: bool = field(default=False, init=False)
+    retired: list[ServiceRuntime] = field(default_factory=list, init=False)
 
     def breaker_states(self) -> dict[str, BreakerState]:
         """Each service's circuit state, for discovery and health."""
         return {name: svc.breaker.state for name, svc in self.services.items()}
 
+    def swap(self, snapshot: RegistrySnapshot) -> SwapReport:
+        """Serve `snapshot` from now on; retire every runtime it no longer holds.
+
+        One attribute assignment, so a request sees the old snapshot or the new one, never a
+        mix. A runtime carried over unchanged (same object) keeps its pool, breaker and cached
+        credentials."""
+        old = self.services
+        new = snapshot
+        self.services = snapshot
+        self.retired = [r for r in self.retired if r.closed is None or not r.closed.done()]
+        for name, runtime in old.items():
+            if new.get(name) is not runtime:
+                runtime.retire()
+                self.retired.append(runtime)
+        return SwapReport(
+            added=tuple(n for n in new if n not in old),
+            changed=tuple(n for n in new if n in old and new[n] is not old[n]),
+            removed=tuple(n for n in old if n not in new),
+        )
+
     async def aclose(self) -> None:
-        """Close every service's pool."""
+        """Close every service's pool, and wait for retired ones still closing."""
         if self.closed:
             return
         self.closed = True
@@ -135,6 +217,13 @@ class ProxyState:
                 await svc.client.aclose()
             except Exception as exc:  # one bad pool must not keep the others open
                 log.warning("closing upstream pool failed", service=svc.name, error=repr(exc))
+        # Retired pools still draining: the server has ended every request by now.
+        for svc in self.retired:
+            if svc.closed is None:
+                svc.closed = asyncio.get_running_loop().create_task(svc.close_pool())
+        pending = [svc.closed for svc in self.retired if svc.closed is not None]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
 
 def _host_header(config: ServiceConfig) -> bytes:
@@ -187,6 +276,7 @@ def build_proxy_state(
     client_factory: ClientFactory = default_client,
     json_cap: int = JSON_ENVELOPE_CAP,
     clock: Callable[[], float] | None = None,
+    version: str | None = None,
 ) -> ProxyState:
     """Clients, breakers, compiled routes and providers for every registry service."""
     services = {
@@ -194,9 +284,37 @@ def build_proxy_state(
         for name, config in registry.services.items()
     }
     return ProxyState(
-        services=services,
+        services=RegistrySnapshot(services, version),
         api_prefix=settings.api_prefix,
         json_cap=json_cap,
         quotas_enabled=settings.rate_limit_enabled,
         uploads=UploadSlots(settings.proxy_max_uploads_per_user),
     )
+
+
+def next_snapshot(
+    current: RegistrySnapshot,
+    registry: RegistryConfig,
+    providers: Mapping[str, CredentialProvider],
+    settings: Settings,
+    *,
+    version: str | None = None,
+    client_factory: ClientFactory = default_client,
+) -> RegistrySnapshot:
+    """The snapshot for `registry`: a service whose block and provider are unchanged keeps
+    its runtime (the same object); any other gets a new one (a fresh pool and breaker)."""
+    services: dict[str, ServiceRuntime] = {}
+    try:
+        for name, config in registry.services.items():
+            provider = providers.get(name)
+            kept = current.get(name)
+            if kept is not None and kept.config == config and kept.provider is provider:
+                services[name] = kept
+            else:
+                services[name] = build_service(name, config, provider, settings, client_factory)
+    except BaseException:
+        for name, runtime in services.items():
+            if current.get(name) is not runtime:
+                runtime.retire()  # never served: closes at once
+        raise
+    return RegistrySnapshot(services, version)
