@@ -24,7 +24,7 @@ from app.auth.errors import (
 )
 from app.auth.schemas import (
     CookieSession,
-    CsrfToken,
+    CsrfTokenRead,
     LoginRequest,
     OAuthError,
     OAuthErrorCode,
@@ -290,7 +290,7 @@ async def me(principal: CurrentPrincipal, db: DbSession, auth: Auth) -> dict[str
     return envelope.ok(read)
 
 
-@router.get("/csrf", response_model=Envelope[CsrfToken], operation_id="auth.csrf")
+@router.get("/csrf", response_model=Envelope[CsrfTokenRead], operation_id="auth.csrf")
 async def csrf(
     _: CurrentPrincipal, request: Request, response: Response, policy: Policy
 ) -> dict[str, Any]:
@@ -300,7 +300,7 @@ async def csrf(
     if token:
         left = request.scope["state"]["session_seconds_left"]
         _set_cookies(response, [policy.csrf_cookie(token, max_age=left)])
-    return envelope.ok(CsrfToken(csrf_token=token))
+    return envelope.ok(CsrfTokenRead(csrf_token=token))
 
 
 def _ts(value: float) -> datetime:

@@ -146,7 +146,7 @@ class CookieSession(BaseModel):
     user: UserRead
 
 
-class CsrfToken(BaseModel):
+class CsrfTokenRead(BaseModel):
     model_config = ALWAYS_SENT
 
     csrf_token: str | None = Field(
