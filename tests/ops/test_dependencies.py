@@ -29,6 +29,7 @@ INDIRECT = {
     "python-multipart": "FastAPI's Form() parsing (POST /auth/token)",
     "argon2-cffi": "passlib's argon2 backend",
     "asyncpg": "SQLAlchemy's postgresql+asyncpg driver",
+    "fastapi-offline": "Swagger UI and ReDoc files read as package data (app/docs/assets.py)",
 }
 
 
