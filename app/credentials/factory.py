@@ -7,11 +7,12 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
+from app.core.aws import shared_ssm_client
 from app.core.config import Settings
 from app.credentials.base import CredentialProvider
 from app.credentials.env import EnvCredentialProvider
 from app.credentials.none import NoCredentialProvider
-from app.credentials.ssm import SSMCredentialProvider, shared_ssm_client
+from app.credentials.ssm import SSMCredentialProvider
 from app.registry.schema import AuthConfig, BasicAuthEnv, BasicAuthSSM, RegistryConfig
 
 if TYPE_CHECKING:

@@ -14,10 +14,11 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from app.core.aws import reset_shared_ssm_clients, shared_ssm_client
 from app.credentials import ssm
 from app.credentials.base import BasicCredentials
 from app.credentials.errors import CredentialsUnavailable
-from app.credentials.ssm import SSMCredentialProvider, reset_shared_ssm_clients, shared_ssm_client
+from app.credentials.ssm import SSMCredentialProvider
 
 REGION = "eu-west-1"
 PREFIX = "/sentinel/test/nexus"

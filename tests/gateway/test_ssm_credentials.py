@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from app.credentials.ssm import reset_shared_ssm_clients
+from app.core.aws import reset_shared_ssm_clients
 from tests.fakes.server import FakeService
 from tests.gateway.conftest import PASSWORD, USER, account
 
