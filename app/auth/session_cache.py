@@ -41,6 +41,9 @@ FLUSH = b"*"  # a message that empties every instance's cache
 PUBLISH_BACKOFF = (0.02, 0.1, 0.0)
 
 Loader = Callable[[str, Shape], Awaitable[Fields]]
+# Told each session key the channel invalidates (FLUSH: every session, also after a
+# resubscription, when messages may have been missed), whether the cache serves or not.
+Listener = Callable[[str], None]
 
 
 class SessionCache:
@@ -66,6 +69,7 @@ class SessionCache:
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._listeners: list[Listener] = []
         # Lookups answered from here and not, read by /metrics (plain ints: no cost per request).
         self.hits = 0
         self.misses = 0
@@ -112,6 +116,17 @@ class SessionCache:
         now = time.monotonic()
         self._entries[key] = (now + self._ttl, now + self._ttl / 2, fields, values)
 
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` with every key invalidated here or through the channel."""
+        self._listeners.append(listener)
+
+    def _tell(self, key: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(key)
+            except Exception as exc:  # a listener's bug must not stop invalidations
+                log.error("session invalidation listener failed", error=type(exc).__name__)
+
     def invalidate(self, key: bytes | str) -> None:
         """Forget one session here (FLUSH: all of them)."""
         self.generation += 1
@@ -119,6 +134,8 @@ class SessionCache:
             self._entries.clear()
         else:
             self._entries.pop(key if isinstance(key, str) else key.decode(), None)
+        if self._listeners:
+            self._tell(key if isinstance(key, str) else key.decode("utf-8", "replace"))
 
     async def publish(self, key: str) -> None:
         """Forget a session here and tell every other instance to (the caller has changed it in
@@ -218,6 +235,8 @@ class SessionCache:
                 # A first or renewed subscription (redis-py resubscribes after a reconnect):
                 # whatever was published in between is lost, so start empty.
                 self._switch_off()
+                if self._listeners:  # sockets opened meanwhile are re-checked
+                    self._tell(FLUSH.decode())
                 subscribed = True
                 last_pong = time.monotonic()
             elif kind == "pong":
