@@ -327,3 +327,23 @@ async def test_session_end_closes_sockets_on_every_instance(
         )
         assert changed.status_code == 200, changed.text
         assert (await closed_with(on_b))[0] == 4401
+
+
+async def test_idle_timeout_and_shutdown_close_the_socket(
+    ws_settings: Settings, downstream: Downstream
+) -> None:
+    async with studio(ws_settings, make_target(downstream.url, idle_timeout=0.3)) as idle:
+        async with httpx.AsyncClient(base_url=idle.url) as http:
+            tokens = await sign_up(http)
+        headers = bearer(tokens["access_token"])
+        ws = await connect(idle.ws + "/x", additional_headers=headers)
+        assert await closed_with(ws) == (1001, "idle timeout")
+    async with studio(ws_settings, make_target(downstream.url)) as gateway:
+        ws = await connect(gateway.ws + "/x", additional_headers=headers)
+        await ws.send("before shutdown")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "before shutdown"
+        await gateway.front.hub.close_all()
+        assert await closed_with(ws) == (1001, "server shutting down")
+        with pytest.raises(InvalidStatus) as late:  # no new socket once closing
+            await connect(gateway.ws + "/x", additional_headers=headers)
+        assert refusal(late)[0] == 503
