@@ -194,8 +194,14 @@ class Settings(BaseSettings):
     """The stage overlay deep-merged over the registry when present; unset:
     `deployment/config/{ENVIRONMENT}.yml`.
     """
+    service_overlay_ssm_parameter: str | None = Field(
+        None, min_length=2, max_length=1011, pattern=r"^/[A-Za-z0-9_.\-/]+$"
+    )
+    """An SSM parameter (String or SecureString) holding the stage overlay, read instead of
+    `SERVICE_OVERLAY_PATH`: a deployed stack changes its registry there, then reloads.
+    """
     service_config_reload_interval: float | None = Field(None, gt=0, le=86400)
-    """Seconds between checks of the registry files (base and overlay) for a change, which
+    """Seconds between checks of the registry (base file and overlay) for a change, which
     reloads the registry in every worker; unset: no watch (`SIGHUP` or `studio reload` still
     reload it).
     """
@@ -258,6 +264,14 @@ class Settings(BaseSettings):
                 name = (info.field_name or "").upper()
                 raise ValueError(f"{name}: {item!r} is not an IP address or CIDR") from exc
         return value
+
+    @model_validator(mode="after")
+    def _one_overlay(self) -> Self:
+        if self.service_overlay_ssm_parameter and self.service_overlay_path is not None:
+            raise ValueError(
+                "SERVICE_OVERLAY_PATH and SERVICE_OVERLAY_SSM_PARAMETER name two overlays: set one"
+            )
+        return self
 
     @model_validator(mode="after")
     def _safe_outside_dev(self) -> Self:

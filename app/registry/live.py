@@ -2,8 +2,8 @@
 
 `LiveRegistry.current` is replaced whole by a reload, never changed in place: a reader takes
 it once and keeps a consistent registry for as long as it needs one. The version is a content
-hash of the files (base file and stage overlay), so every worker and instance that read the
-same files reports the same version.
+hash of the documents (base file and stage overlay, from a file or SSM), so every worker and
+instance that read the same documents reports the same version.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 
 from app.core.config import Settings
 from app.registry.loader import RegistryError, load_registry
 from app.registry.schema import RegistryConfig
+from app.registry.sources import Document, SourceError, overlay_label, read_overlay
 
 VERSION_CHARS = 16  # of the SHA-256 hex digest: plenty to tell two files apart
 
@@ -59,25 +59,29 @@ class LiveRegistry:
         self.last_attempt: ReloadAttempt | None = None
 
 
-def registry_files(settings: Settings) -> tuple[Path, ...]:
-    """The files the registry is read from: the base file, and the overlay when it exists."""
+def registry_sources(settings: Settings) -> tuple[str, ...]:
+    """What the registry is read from: the base file, and the overlay when there is one."""
+    name = settings.service_overlay_ssm_parameter
     overlay = settings.overlay_path
-    if overlay.is_file() or settings.service_overlay_path is not None:
-        return settings.service_config_path, overlay
-    return (settings.service_config_path,)
+    if name or overlay.is_file() or settings.service_overlay_path is not None:
+        return str(settings.service_config_path), overlay_label(settings)
+    return (str(settings.service_config_path),)
 
 
 def fingerprint(settings: Settings) -> str | None:
-    """The content hash of the registry's files now; None when one cannot be read."""
+    """The content hash of the registry's documents now; None when one cannot be read."""
+    try:
+        base = Document(
+            str(settings.service_config_path), settings.service_config_path.read_bytes()
+        )
+        overlay = read_overlay(settings)
+    except (OSError, SourceError):
+        return None
     digest = hashlib.sha256()
-    for path in registry_files(settings):
-        try:
-            content = path.read_bytes()
-        except OSError:
-            return None
-        # Each file's name and length go in too: moving bytes between files changes the hash.
-        digest.update(f"{path}\0{len(content)}\0".encode())
-        digest.update(content)
+    for document in (base,) if overlay is None else (base, overlay):
+        # Each one's name and length go in too: moving bytes between them changes the hash.
+        digest.update(f"{document.label}\0{len(document.content)}\0".encode())
+        digest.update(document.content)
     return digest.hexdigest()[:VERSION_CHARS]
 
 
@@ -94,5 +98,5 @@ def load_versioned(settings: Settings) -> LoadedRegistry:
         raise RegistryError(
             f"{settings.service_config_path}: the registry files changed while they were read"
         )
-    files = tuple(str(path) for path in registry_files(settings))
+    files = registry_sources(settings)
     return LoadedRegistry(config, after, datetime.now(UTC), files)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from app.core.config import Settings
 from app.registry.schema import RegistryConfig
+from app.registry.sources import SourceError, overlay_label, read_overlay
 
 KeyPath = tuple[Any, ...]
 
@@ -48,14 +49,13 @@ def load_registry(
 ) -> RegistryConfig:
     """Read, merge, interpolate and validate the registry; raise `RegistryError` on any mistake."""
     base_path = settings.service_config_path
-    overlay_path = settings.overlay_path
     base = _read_yaml(base_path)
-    overlay: dict[Any, Any] | None = None
-    if overlay_path.is_file():
-        overlay = _read_yaml(overlay_path)
-    elif settings.service_overlay_path is not None:
-        # The default stage file may be absent; one the operator named explicitly must exist.
-        raise RegistryError(f"{overlay_path}: overlay file not found (SERVICE_OVERLAY_PATH)")
+    try:
+        document = read_overlay(settings)
+    except SourceError as exc:
+        raise RegistryError(str(exc)) from None
+    overlay = None if document is None else _parse_yaml(document.content, document.label)
+    overlay_path = overlay_label(settings)
     label = f"{base_path} (+ {overlay_path})" if overlay is not None else str(base_path)
 
     merged = deep_merge(base, overlay or {})
@@ -235,10 +235,19 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 def _read_yaml(path: Path) -> dict[Any, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        content = path.read_bytes()
     except FileNotFoundError:
         raise RegistryError(f"{path}: file not found (SERVICE_CONFIG_PATH)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot be read: {exc.__class__.__name__}") from None
+    return _parse_yaml(content, str(path))
+
+
+def _parse_yaml(content: bytes, path: str) -> dict[Any, Any]:
+    """One YAML document (a mapping); `path` names where it came from in errors."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise RegistryError(f"{path}: cannot be read: {exc.__class__.__name__}") from None
     loader = _StrictLoader(text)
     try:

@@ -87,11 +87,18 @@ def params_file(stage: str) -> Path:
 class Stack:
     """One stack of the template: parameters as `deployment/ci/deploy.sh` passes them."""
 
-    def __init__(self, template: dict[str, Any], stage: str, image: str) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        stage: str,
+        image: str,
+        overrides: dict[str, str] | None = None,
+    ) -> None:
         self.template = template
         self.stage = stage
         given = json.loads(params_file(stage).read_text(encoding="utf-8"))
         given |= {"Stage": stage, "Image": image}  # deploy.sh adds these two
+        given |= overrides or {}  # an operator's `--parameter-overrides`
         self.parameters = self._parameters(given)
         self.pseudo = {
             "AWS::Region": REGION,
@@ -239,10 +246,12 @@ def ssm_parameter_name(arn: str) -> str:
     return arn
 
 
-def render_task(stage: str, image: str = "studio:test") -> Task:
+def render_task(
+    stage: str, image: str = "studio:test", overrides: dict[str, str] | None = None
+) -> Task:
     """The container definition of `stage`'s stack, resolved."""
     template = load_template()
-    stack = Stack(template, stage, image)
+    stack = Stack(template, stage, image, overrides)
     resources = template["Resources"]
     definition = stack.resolve(resources["TaskDefinition"]["Properties"])
     (container,) = [c for c in definition["ContainerDefinitions"] if c["Name"] == CONTAINER]

@@ -26,6 +26,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from app.core.aws import reset_shared_ssm_clients
 from app.core.config import Settings
 from app.credentials.factory import build_providers
 from app.credentials.ssm import SSMCredentialProvider
@@ -191,3 +192,34 @@ def test_browsers_reach_prod_only_from_the_sentinel_origin() -> None:
         for origin in origins:
             assert origin.startswith("https://"), f"{stage}: {origin}"
             assert "example." not in origin, f"{stage}: placeholder origin {origin}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_registry_overlay_can_come_from_ssm_and_is_watched(
+    stage: str, image_workdir: Path, ssm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `RegistryOverlayParameter`, the task reads its overlay from SSM (which an operator
+    can change without a new image) and watches it; the task role may read it."""
+    parameter = f"/sentinel/{stage}/studio/registry-overlay"
+    task = render_task(stage, overrides={"RegistryOverlayParameter": parameter})
+    env = _task_environment(task, ssm)
+    assert "SERVICE_OVERLAY_PATH" not in env
+    assert env["SERVICE_OVERLAY_SSM_PARAMETER"] == parameter
+    assert float(env["SERVICE_CONFIG_RELOAD_INTERVAL"]) > 0
+    arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{parameter}"
+    assert any(fnmatch.fnmatchcase(arn, allowed) for allowed in task.task_role_ssm)
+
+    overlay = (image_workdir / "deployment" / "config" / f"{stage}.yml").read_text()
+    ssm.put_parameter(Name=parameter, Value=overlay, Type="String")
+    monkeypatch.chdir(image_workdir)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    settings = _settings(env, AWS_REGION=REGION)
+    reset_shared_ssm_clients()  # a client made inside this mock
+    try:
+        registry = load_registry(settings, environ=env)
+    finally:
+        reset_shared_ssm_clients()
+    assert sorted(registry.services) == sorted(SERVICES)
+    # Without the parameter, the image's file, as before.
+    assert "SERVICE_OVERLAY_SSM_PARAMETER" not in render_task(stage).environment
