@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+from app.auth.dependencies import authenticate
 from app.core.logging import get_logger
 from app.credentials.factory import build_providers
 from app.discovery.checker import HealthChecker
@@ -17,6 +18,7 @@ from app.proxy.state import build_proxy_state, default_client
 from app.proxy.tracing import traced_client_factory
 from app.reload import registry_reload
 from app.state import StudioState
+from app.websocket.front import build_front, running
 
 log = get_logger("studio.lifespan")
 
@@ -110,10 +112,31 @@ async def discovery_components(state: StudioState) -> AsyncIterator[None]:
 
 
 # In order of start; they stop in reverse.
+@asynccontextmanager
+async def websocket_relay(state: StudioState) -> AsyncIterator[None]:
+    """The WebSocket relay's hub and client session; on the way out, 1001 to every socket still
+    open. Its hub hears the session cache's invalidations (started before it)."""
+    settings = state.settings
+    front = build_front(
+        store=state.auth.session_store,
+        redis=state.redis,
+        identify=authenticate,
+        cookie_policy=state.auth.cookie_policy,
+        key_prefix=settings.redis_key_prefix,
+        per_user_cap=settings.websocket_max_per_user,
+        check_interval=settings.websocket_check_interval,
+        ping_interval=settings.websocket_ping_interval,
+    )
+    state.websockets = front
+    async with running(front):
+        yield
+
+
 HOOKS: list[Hook] = [
     session_cache,
     metrics_sampler,
     proxy_components,
     discovery_components,
     registry_reload,
+    websocket_relay,
 ]

@@ -23,6 +23,8 @@ from app.proxy.client import ClientFactory
 from app.proxy.state import STATE_KEY, ProxyState
 from app.registry import dependencies as registry
 from app.registry.live import LiveRegistry, LoadedRegistry, ReloadOutcome
+from app.websocket import front as websocket
+from app.websocket.front import Front
 
 # Called after a reload swapped the registry in (the app's OpenAPI schema, body limits).
 RegistryListener = Callable[[LoadedRegistry], None]
@@ -43,6 +45,7 @@ class StudioState:
     health_checker: HealthChecker | None = None
     registry_listeners: list[RegistryListener] = field(default_factory=list)
     reload: Callable[[str], Awaitable[ReloadOutcome]] | None = None  # while the app runs
+    websockets: Front | None = None  # the WebSocket relay's shared parts
 
     def request_state(self) -> dict[str, Any]:
         """The mapping each request gets as its state (keys are the getters' contract)."""
@@ -58,4 +61,6 @@ class StudioState:
             state[STATE_KEY] = self.proxy
         if self.health_checker is not None:
             state[discovery.STATE_KEY] = self.health_checker
+        if self.websockets is not None:
+            state[websocket.STATE_KEY] = self.websockets
         return state

@@ -186,6 +186,16 @@ class Settings(BaseSettings):
     """Streamed (non-replayable) proxy uploads one user may have in flight at once, per process;
     more: 429 `RATE_LIMITED`.
     """
+    websocket_max_per_user: int = Field(20, ge=1, le=10_000)
+    """Open WebSockets one user may hold across every instance (counted in Redis); more: 429
+    `RATE_LIMITED` at the upgrade. Redis down at the upgrade: 503 `DEPENDENCY_UNAVAILABLE`.
+    """
+    websocket_check_interval: float = Field(20.0, gt=0, le=300)
+    """Seconds between re-checks of every open WebSocket's session and permission (each session
+    change is also checked at once) and renewals of its per-user slot.
+    """
+    websocket_ping_interval: float = Field(20.0, gt=0, le=300)
+    """Seconds between the pings Studio sends a service on an idle WebSocket."""
 
     # Service registry
     service_config_path: Path = Path("config/services.yaml")

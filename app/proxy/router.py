@@ -22,12 +22,14 @@ from app.proxy import forwarder
 from app.proxy.body import ClientGone
 from app.proxy.errors import ServiceNotFound
 from app.proxy.state import STATE_KEY, ProxyState, ServiceRuntime
+from app.websocket import entry as websocket_entry
 
 MATCHED_SERVICE = "studio.proxy.service"  # scope key: the service a full match found
 _NAME = "studio.proxy.name"
 
 
 ROUTE_LABEL = "studio.route_label"  # read by the metrics middleware
+_SCOPES = frozenset(("http", "websocket"))
 
 
 class ProxyRoute(BaseRoute):
@@ -45,7 +47,7 @@ class ProxyRoute(BaseRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         """FULL for a registry service, PARTIAL for another name under the prefix."""
-        if scope["type"] != "http":
+        if scope["type"] not in _SCOPES:  # WebSocket upgrades: `app/websocket/entry.py`
             return Match.NONE, {}
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
@@ -78,6 +80,9 @@ class ProxyRoute(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Forward, rendering any refusal as the error envelope."""
         service: ServiceRuntime | None = scope.get(MATCHED_SERVICE)
+        if scope["type"] == "websocket":
+            await websocket_entry.serve(scope, receive, send, service, scope.get(_NAME))
+            return
         try:
             if service is None:
                 raise ServiceNotFound(details={"service": scope.get(_NAME)})

@@ -32,6 +32,7 @@ class Rule:
     quota: Quota | None
     bucket: str  # rate-limit bucket of the quota
     template: str | None  # the registry's path template; None in wildcard mode
+    websocket: bool = False  # an upgrade is accepted here
 
 
 def _literal(text: str) -> bytes:
@@ -71,6 +72,7 @@ class CompiledRoutes:
                 quota=service_quota,
                 bucket=f"proxy:{service_name}",
                 template=None,
+                websocket=config.websocket,
             )
             for method in METHODS
         }
@@ -93,6 +95,7 @@ class CompiledRoutes:
                 else f"proxy:{self.service_name}"
             ),
             template=route.path,
+            websocket=route.websocket or config.websocket,
         )
         segments = route.path[1:].split("/")
         matchers = tuple(_segment_matcher(s) for s in segments)

@@ -104,6 +104,14 @@ class Quota(Strict):
     window: int = Field(ge=1)
 
 
+class WebSocketLimits(Strict):
+    """Limits of the WebSockets relayed to a service."""
+
+    # At most the ASGI server's own frame limit (uvicorn's ws_max_size, 16 MiB).
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1, le=16 * 1024 * 1024)
+    idle_timeout: float = Field(300.0, gt=0)  # seconds without a message either way
+
+
 class RouteConfig(Strict):
     method: Method
     path: str = Field(pattern=r"^/[^?#]*$")
@@ -111,6 +119,7 @@ class RouteConfig(Strict):
     permission: str | None = Field(None, pattern=PERMISSION_PATTERN)
     envelope: bool = True
     quota: Quota | None = None
+    websocket: bool = False  # a WebSocket upgrade is accepted here (a GET route)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -134,6 +143,12 @@ class RouteConfig(Strict):
             raise ValueError(f"path {value!r} has an unbalanced brace")
         return value
 
+    @model_validator(mode="after")
+    def _websocket_is_get(self) -> RouteConfig:
+        if self.websocket and self.method != "GET":
+            raise ValueError(f"route {self.method} {self.path}: a WebSocket route is a GET")
+        return self
+
 
 class ServiceConfig(Strict):
     base_url: HttpUrl
@@ -148,6 +163,10 @@ class ServiceConfig(Strict):
     routes: list[RouteConfig] = Field(default_factory=list)
     quota: Quota | None = None
     description: str | None = None
+    # Upgrades accepted under the service (explicit mode: at its GET routes; a route may also
+    # say so alone); anything else is 404 to an upgrade.
+    websocket: bool = False
+    websocket_limits: WebSocketLimits = Field(default_factory=WebSocketLimits)
 
     @model_validator(mode="after")
     def _routes_match_mode(self) -> ServiceConfig:

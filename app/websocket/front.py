@@ -30,6 +30,7 @@ class Front:
     identify: Authenticator
     allowed_origins: frozenset[str]
     cookie_name: str
+    ping_interval: float = 20.0  # seconds between pings to the service
 
 
 def build_front(
@@ -41,6 +42,7 @@ def build_front(
     key_prefix: str,
     per_user_cap: int,
     check_interval: float = 20.0,
+    ping_interval: float = 20.0,
 ) -> Front:
     """The front; its hub listens to the session cache's invalidations."""
     # A lease outlives two missed renewals: a live socket never loses its slot to a slow pass.
@@ -59,6 +61,7 @@ def build_front(
         identify=identify,
         allowed_origins=cookie_policy.allowed_origins,
         cookie_name=cookie_policy.session_name,
+        ping_interval=ping_interval,
     )
 
 

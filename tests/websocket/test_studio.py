@@ -1,0 +1,133 @@
+"""WebSockets through Studio itself (create_app under uvicorn): the registry's `websocket: true`
+decides which upgrades are relayed; everything else is an envelope answer before the upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.support import serve_studio
+from tests.websocket.support import Downstream, serve_downstream, sign_up
+
+TIMEOUT = 10.0
+
+
+def registry(downstream: Downstream) -> str:
+    base = downstream.url.replace("ws://", "http://", 1)
+    return f"""
+services:
+  zen:
+    base_url: {base}
+    mode: wildcard
+    auth: {{type: basic, username_env: WS_SERVICE_USER, password_env: WS_SERVICE_PASSWORD}}
+    permissions: {{read: "zen:chat", write: "zen:chat"}}
+    websocket: true
+    websocket_limits: {{max_message_bytes: 2097152, idle_timeout: 60}}
+  plain:
+    base_url: {base}
+    mode: wildcard
+    permissions: {{read: "zen:chat", write: "zen:chat"}}
+  listed:
+    base_url: {base}/base
+    mode: explicit
+    permissions: {{read: "nexus:read", write: "nexus:write"}}
+    routes:
+      - {{method: GET, path: "/live/{{job}}", websocket: true}}
+      - {{method: GET, path: "/status"}}
+dashboard: {{sources: []}}
+"""
+
+
+@pytest.fixture
+async def downstream() -> AsyncIterator[Downstream]:
+    async with serve_downstream() as seen:
+        yield seen
+
+
+@pytest.fixture
+async def studio_url(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    downstream: Downstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[str]:
+    monkeypatch.setenv("WS_SERVICE_USER", "svc")
+    monkeypatch.setenv("WS_SERVICE_PASSWORD", "svc-secret")
+    path = tmp_path / "services.yaml"
+    path.write_text(registry(downstream))
+    overlay = tmp_path / "overlay.yml"
+    overlay.write_text("{}\n")
+    settings = make_settings(service_config_path=path, service_overlay_path=overlay)
+    async with serve_studio(create_app(settings), settings) as url:
+        yield url
+
+
+def ws_url(url: str, path: str) -> str:
+    return url.replace("http://", "ws://", 1) + "/api/v1" + path
+
+
+async def refused(url: str, headers: dict[str, str]) -> tuple[int, str]:
+    with pytest.raises(InvalidStatus) as exc:
+        await connect(url, additional_headers=headers)
+    body = orjson.loads(exc.value.response.body or b"{}")
+    assert set(body) == {"success", "message", "error", "result"}
+    return exc.value.response.status_code, body["error"]["code"]
+
+
+async def test_registry_decides_which_upgrades_are_relayed(
+    studio_url: str, downstream: Downstream
+) -> None:
+    async with httpx.AsyncClient(base_url=studio_url) as http:
+        tokens = await sign_up(http)
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        async with connect(
+            ws_url(studio_url, "/zen/chat?x=1"),
+            additional_headers=auth,
+            subprotocols=["chat.v2"],  # type: ignore[list-item]
+        ) as ws:
+            assert ws.subprotocol == "chat.v2"
+            await ws.send("through studio")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "through studio"
+        seen = {k.lower(): v for k, v in downstream.headers[-1].items()}
+        assert seen["authorization"] == "Basic " + base64.b64encode(b"svc:svc-secret").decode()
+        assert downstream.paths[-1] == "/chat?x=1"
+
+        async with connect(ws_url(studio_url, "/listed/live/7"), additional_headers=auth) as ws:
+            await ws.send(b"\x01")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == b"\x01"
+        assert downstream.paths[-1] == "/base/live/7"
+
+        count = len(downstream.paths)
+        assert await refused(ws_url(studio_url, "/plain/chat"), auth) == (404, "ROUTE_NOT_FOUND")
+        assert await refused(ws_url(studio_url, "/listed/status"), auth) == (
+            404,
+            "ROUTE_NOT_FOUND",
+        )
+        assert await refused(ws_url(studio_url, "/nowhere/x"), auth) == (404, "SERVICE_NOT_FOUND")
+        assert await refused(ws_url(studio_url, "/zen/a/%2e%2e/b"), auth) == (400, "INVALID_PATH")
+        assert await refused(ws_url(studio_url, "/zen/chat"), {}) == (401, "UNAUTHORIZED")
+        assert len(downstream.paths) == count  # none of these reached the service
+
+        # Logout ends the session: the socket closes with 4401.
+        ws = await connect(ws_url(studio_url, "/zen/chat"), additional_headers=auth)
+        await ws.send("ping")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "ping"
+        assert (await http.post("/api/v1/auth/logout", headers=auth)).status_code == 200
+
+        async def drain() -> None:
+            while True:
+                await ws.recv()
+
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(drain(), TIMEOUT)
+        assert (ws.close_code, ws.close_reason) == (4401, "session ended")
