@@ -25,6 +25,7 @@ def serve(ns: argparse.Namespace) -> int:
     from app.cli.supervisor import ReloadingMultiprocess, pid_file
     from app.observability import multiprocess
     from app.runtime.protocol import http_protocol
+    from app.websocket.server import WS_PROTOCOL
 
     settings = load_settings()
     workers = ns.workers or settings.workers
@@ -38,6 +39,7 @@ def serve(ns: argparse.Namespace) -> int:
         "workers": workers,
         "loop": "uvloop",
         "http": http_protocol(settings.runtime_corked_writes),  # httptools, corked or not
+        "ws": WS_PROTOCOL,  # shutdown: 1001 to every relayed WebSocket, then the drain
         "lifespan": "on",
         "proxy_headers": False,  # Studio reads forwarded headers itself (TRUSTED_PROXIES only)
         "server_header": False,

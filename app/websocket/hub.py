@@ -124,12 +124,15 @@ class SocketHub:
                 await self.quota.renew(socket.user_id, socket.socket_id)
             await self.recheck(sockets)
 
+    def going_away(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Refuse new sockets and end every open one (shutdown)."""
+        self.closing = True
+        for socket in self.sockets():
+            socket.stop(code, reason)
+
     async def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
         """End every socket (shutdown) and wait, briefly, for them to close."""
-        self.closing = True
-        sockets = self.sockets()
-        for socket in sockets:
-            socket.stop(code, reason)
+        self.going_away(code, reason)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._empty.wait(), 5)
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.core.config import Settings
 from app.main import create_app
+from app.websocket.server import WS_PROTOCOL
 from tests.support import serve_studio
 from tests.websocket.support import Downstream, serve_downstream, sign_up
 
@@ -131,3 +133,48 @@ async def test_registry_decides_which_upgrades_are_relayed(
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(drain(), TIMEOUT)
         assert (ws.close_code, ws.close_reason) == (4401, "session ended")
+
+
+async def test_shutdown_sends_1001_to_every_socket(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    downstream: Downstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WS_SERVICE_USER", "svc")
+    monkeypatch.setenv("WS_SERVICE_PASSWORD", "svc-secret")
+    path = tmp_path / "services.yaml"
+    path.write_text(registry(downstream))
+    overlay = tmp_path / "overlay.yml"
+    overlay.write_text("{}\n")
+    settings = make_settings(service_config_path=path, service_overlay_path=overlay)
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, ws=WS_PROTOCOL, log_config=None
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done()
+            await asyncio.sleep(0.01)
+        url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        async with httpx.AsyncClient(base_url=url) as http:
+            tokens = await sign_up(http)
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        ws = await connect(ws_url(url, "/zen/chat"), additional_headers=auth)
+        await ws.send("hello")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello"
+        server.should_exit = True
+
+        async def drain() -> None:
+            while True:
+                await ws.recv()
+
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(drain(), TIMEOUT)
+        assert (ws.close_code, ws.close_reason) == (1001, "server shutting down")
+        code, _ = await asyncio.wait_for(downstream.closes.get(), TIMEOUT)
+        assert code == 1001
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, TIMEOUT * 3)

@@ -1,0 +1,28 @@
+"""The ASGI server's WebSocket protocol for `studio serve`: shutdown ends sockets with 1001.
+
+uvicorn, told to stop, ends every open WebSocket at once with 1012 and a half-closed relay
+behind it. Here the relay's hub ends them instead: each client gets 1001 (going away) with a
+reason, its service the same, and the per-user slot is given back; uvicorn then waits for the
+closed connections as it waits for HTTP requests to drain (`timeout_graceful_shutdown`).
+Without the relay in the app's state (or before the handshake) uvicorn's own shutdown applies.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from app.websocket.front import STATE_KEY, Front
+
+# `studio serve` passes this to uvicorn's `ws` option.
+WS_PROTOCOL = "app.websocket.server:StudioWebSocketProtocol"
+
+
+class StudioWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, with the relay's shutdown."""
+
+    def shutdown(self) -> None:
+        front: Front | None = self.app_state.get(STATE_KEY)
+        if front is None or not self.handshake_complete or self.close_sent:
+            super().shutdown()
+            return
+        front.hub.going_away()  # the relay closes this connection (and every other)
