@@ -53,6 +53,9 @@ def downstream_app(seen: Downstream) -> web.Application:
         )
         await ws.prepare(request)
         await seen.opened.put(ws)
+        if request.path.endswith("/push"):  # a service that speaks first
+            for i in range(3):
+                await ws.send_str(f"push {i}")
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 if msg.data.startswith("close:"):
