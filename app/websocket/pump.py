@@ -107,10 +107,10 @@ async def service_to_client(
         elif msg.type is aiohttp.WSMsgType.ERROR:
             code = getattr(msg.data, "code", INTERNAL)
             return Ending(TOO_BIG if code == TOO_BIG else INTERNAL, "service error", "service")
-        else:  # CLOSE, CLOSING, CLOSED
-            code = downstream.close_code or 1005
-            reason = msg.extra if msg.type is aiohttp.WSMsgType.CLOSE else ""
-            return Ending(code, reason or "", "service")
+        elif msg.type is aiohttp.WSMsgType.CLOSE:
+            return Ending(downstream.close_code or 1005, msg.extra or "", "service")
+        else:  # CLOSING, CLOSED: the connection went without a close frame
+            return Ending(INTERNAL, "service connection lost", "service")
         activity.downstream += 1
         activity.seen()
         counter.inc()

@@ -58,6 +58,10 @@ def downstream_app(seen: Downstream) -> web.Application:
                 await ws.send_str(f"push {i}")
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
+                if msg.data == "drop":  # the service's connection just goes
+                    assert request.transport is not None
+                    request.transport.close()
+                    break
                 if msg.data.startswith("close:"):
                     _, code, reason = msg.data.split(":", 2)
                     await ws.close(code=int(code), message=reason.encode())

@@ -133,6 +133,10 @@ async def test_close_codes_pass_both_ways(
         await ws.send("close:4321:service done")
         assert await closed_with(ws) == (4321, "service done")
 
+    async with connect(gateway.ws + "/c", additional_headers=bearer(tokens["access_token"])) as ws:
+        await ws.send("drop")
+        assert await closed_with(ws) == (1011, "service connection lost")
+
 
 async def test_refused_without_session_or_permission(
     gateway: Instance, http: httpx.AsyncClient, downstream: Downstream
