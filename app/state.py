@@ -20,9 +20,11 @@ from app.credentials.base import CredentialProvider
 from app.discovery import dependencies as discovery
 from app.discovery.checker import HealthChecker
 from app.proxy.client import ClientFactory
+from app.proxy.router import UPGRADE_KEY
 from app.proxy.state import STATE_KEY, ProxyState
 from app.registry import dependencies as registry
 from app.registry.live import LiveRegistry, LoadedRegistry, ReloadOutcome
+from app.websocket import entry as websocket_entry
 from app.websocket import front as websocket
 from app.websocket.front import Front
 
@@ -63,4 +65,5 @@ class StudioState:
             state[discovery.STATE_KEY] = self.health_checker
         if self.websockets is not None:
             state[websocket.STATE_KEY] = self.websockets
+            state[UPGRADE_KEY] = websocket_entry.serve
         return state

@@ -8,6 +8,7 @@ later, either way) still win, and only a path nobody else claims becomes SERVICE
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,7 +23,6 @@ from app.proxy import forwarder
 from app.proxy.body import ClientGone
 from app.proxy.errors import ServiceNotFound
 from app.proxy.state import STATE_KEY, ProxyState, ServiceRuntime
-from app.websocket import entry as websocket_entry
 
 MATCHED_SERVICE = "studio.proxy.service"  # scope key: the service a full match found
 _NAME = "studio.proxy.name"
@@ -30,6 +30,10 @@ _NAME = "studio.proxy.name"
 
 ROUTE_LABEL = "studio.route_label"  # read by the metrics middleware
 _SCOPES = frozenset(("http", "websocket"))
+# The lifespan state's key for the WebSocket relay's entry (`app/websocket/entry.py`), called as
+# `(scope, receive, send, service or None, service name)`; absent: upgrades are refused.
+UPGRADE_KEY = "proxy.websocket_upgrade"
+Upgrade = Callable[[Scope, Receive, Send, ServiceRuntime | None, str | None], Awaitable[None]]
 
 
 class ProxyRoute(BaseRoute):
@@ -81,7 +85,11 @@ class ProxyRoute(BaseRoute):
         """Forward, rendering any refusal as the error envelope."""
         service: ServiceRuntime | None = scope.get(MATCHED_SERVICE)
         if scope["type"] == "websocket":
-            await websocket_entry.serve(scope, receive, send, service, scope.get(_NAME))
+            upgrade: Upgrade | None = (scope.get("state") or {}).get(UPGRADE_KEY)
+            if upgrade is None:
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await upgrade(scope, receive, send, service, scope.get(_NAME))
             return
         try:
             if service is None:
