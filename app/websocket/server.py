@@ -9,6 +9,9 @@ Without the relay in the app's state (or before the handshake) uvicorn's own shu
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from app.websocket.front import STATE_KEY, Front
@@ -17,8 +20,29 @@ from app.websocket.front import STATE_KEY, Front
 WS_PROTOCOL = "app.websocket.server:StudioWebSocketProtocol"
 
 
+class QueryRedaction(logging.Filter):
+    """Drops the query string from uvicorn's `"WebSocket <path>"` lines: a client may put a
+    token there (refused, but it must not reach the log either)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and '"WebSocket %s"' in record.msg:
+            args = record.args
+            if isinstance(args, tuple) and len(args) >= 2 and isinstance(args[1], str):
+                record.args = (args[0], args[1].split("?", 1)[0], *args[2:])
+        return True
+
+
+_REDACTION = QueryRedaction()
+
+
 class StudioWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, with the relay's shutdown."""
+    """uvicorn's sans-I/O WebSocket protocol, with the relay's shutdown and no query strings
+    in its log lines."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if _REDACTION not in self.logger.filters:
+            self.logger.addFilter(_REDACTION)
 
     def shutdown(self) -> None:
         front: Front | None = self.app_state.get(STATE_KEY)

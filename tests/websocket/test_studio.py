@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -151,6 +152,12 @@ async def test_shutdown_sends_1001_to_every_socket(
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=0, ws=WS_PROTOCOL, log_config=None
     )
+    # After create_app, whose logging set-up replaces uvicorn's handlers.
+    lines: list[str] = []
+    capture = logging.Handler()
+    capture.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(capture)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:
@@ -161,6 +168,10 @@ async def test_shutdown_sends_1001_to_every_socket(
         async with httpx.AsyncClient(base_url=url) as http:
             tokens = await sign_up(http)
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        with pytest.raises(InvalidStatus):  # refused, and kept out of uvicorn's log line
+            await connect(ws_url(url, "/zen/chat?access_token=query-secret-value"))
+        assert any("WebSocket /api/v1/zen/chat" in line for line in lines), lines
+        assert not any("query-secret-value" in line for line in lines)
         ws = await connect(ws_url(url, "/zen/chat"), additional_headers=auth)
         await ws.send("hello")
         assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello"
@@ -176,5 +187,6 @@ async def test_shutdown_sends_1001_to_every_socket(
         code, _ = await asyncio.wait_for(downstream.closes.get(), TIMEOUT)
         assert code == 1001
     finally:
+        uvicorn_log.removeHandler(capture)
         server.should_exit = True
         await asyncio.wait_for(serving, TIMEOUT * 3)
