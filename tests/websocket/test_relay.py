@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -124,10 +125,24 @@ async def test_close_codes_pass_both_ways(
     gateway: Instance, http: httpx.AsyncClient, downstream: Downstream
 ) -> None:
     tokens = await sign_up(http)
+    closes_4000 = (
+        REGISTRY.get_sample_value(
+            "studio_websocket_closes_total", {"service": "zen", "code": "4000"}
+        )
+        or 0.0
+    )
     async with connect(gateway.ws + "/c", additional_headers=bearer(tokens["access_token"])) as ws:
         await ws.close(4000, "client bye")
     code, _ = await asyncio.wait_for(downstream.closes.get(), TIMEOUT)
     assert code == 4000
+    await wait_until(lambda: not gateway.front.hub.sockets(), TIMEOUT, "socket released")
+    assert (
+        REGISTRY.get_sample_value(
+            "studio_websocket_closes_total", {"service": "zen", "code": "4000"}
+        )
+        == closes_4000 + 1
+    )
+    assert REGISTRY.get_sample_value("studio_websockets_open", {"service": "zen"}) == 0
 
     async with connect(gateway.ws + "/c", additional_headers=bearer(tokens["access_token"])) as ws:
         await ws.send("close:4321:service done")
