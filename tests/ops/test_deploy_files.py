@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.deploy.cfn import load_template
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -50,12 +52,7 @@ def test_compose_waits_for_healthy_dependencies() -> None:
 
 
 def test_cloudformation_runs_the_container_with_secrets_from_ssm() -> None:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    for tag in ("!Ref", "!Sub", "!GetAtt"):
-        Loader.add_constructor(tag, lambda loader, node: loader.construct_scalar(node))
-    template = yaml.load((ROOT / "deployment/cloudformation/studio.yml").read_text(), Loader=Loader)
+    template = load_template()  # every short-form intrinsic function the template uses
     resources = template["Resources"]
     container = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
     assert {s["Name"] for s in container["Secrets"]} == {"DATABASE_URL", "JWT_SECRET_KEY"}
