@@ -55,10 +55,10 @@ def build_auth_state(
     """The auth objects; `listener` is the Redis client the session cache subscribes with
     (default: `redis`)."""
     tokens = TokenService(settings)
-    cache = None
-    if settings.session_cache_seconds > 0:
-        channel = f"{settings.redis_key_prefix}session-invalidations"
-        cache = SessionCache(redis, channel, settings.session_cache_seconds, listener)
+    # Built even when it keeps nothing (`SESSION_CACHE_SECONDS=0`): its channel carries every
+    # session change to the other instances' listeners.
+    channel = f"{settings.redis_key_prefix}session-invalidations"
+    cache = SessionCache(redis, channel, settings.session_cache_seconds, listener)
     store = SessionStore(
         redis,
         settings.redis_key_prefix,

@@ -78,6 +78,12 @@ class SessionCache:
         return len(self._entries)
 
     @property
+    def serves(self) -> bool:
+        """False with `SESSION_CACHE_SECONDS=0`: nothing is kept, but invalidations still
+        travel, for the listeners (open WebSockets close when their session ends)."""
+        return self._ttl > 0
+
+    @property
     def live(self) -> bool:
         return time.monotonic() < self._live_until
 

@@ -141,7 +141,7 @@ class SessionStore:
         from the session cache when it is live, else in one round trip."""
         key = self.session_key(user_id, sid)
         cache = self.cache
-        if cache is None:
+        if cache is None or not cache.serves:
             return await self._read(key, fields)
         cached = cache.get(key, fields)
         if cached is not None:

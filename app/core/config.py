@@ -141,7 +141,8 @@ class Settings(BaseSettings):
     """
     session_cache_seconds: float = Field(5.0, ge=0, le=5)
     """How long a session check may be served from the per-process cache, invalidated through Redis
-    pub/sub; `0` reads Redis on every request. Capped: it bounds how long a lost invalidation
+    pub/sub; `0` reads Redis on every request (invalidations are still published: an open
+    WebSocket closes when its session ends). Capped: it bounds how long a lost invalidation
     can last.
     """
 

@@ -180,6 +180,10 @@ async def test_lost_subscriber_switches_the_cache_off_until_resubscribed(
 
 async def test_no_cache_when_switched_off(make_settings: Callable[..., Settings]) -> None:
     async with running(make_settings(session_cache_seconds=0)) as (client, state):
-        assert state["session_store"].cache is None
+        cache = state["session_store"].cache
+        assert not cache.serves
+        await wait_until(lambda: cache.live, what="the invalidation subscriber")
         _, pair = await account(client)
         assert_ok(await _me(client, pair["access_token"]))
+        assert_ok(await _me(client, pair["access_token"]))
+        assert len(cache) == 0 and cache.hits == 0  # every check read Redis

@@ -302,9 +302,17 @@ async def test_redis_down_at_upgrade_is_refused(gateway: Instance, http: httpx.A
     assert (status, body["error"]["code"]) == (503, "DEPENDENCY_UNAVAILABLE")
 
 
+@pytest.mark.parametrize("cache_seconds", [5.0, 0.0])
 async def test_session_end_closes_sockets_on_every_instance(
-    ws_settings: Settings, downstream: Downstream
+    make_settings: Callable[..., Settings], downstream: Downstream, cache_seconds: float
 ) -> None:
+    """Through the invalidation channel, with the session cache on or off: the periodic
+    re-check is pushed out of reach, so only the published change can close the sockets."""
+    ws_settings = make_settings(
+        cors_allow_origins=[ORIGIN],
+        session_cache_seconds=cache_seconds,
+        websocket_check_interval=300,  # the most it may be
+    )
     target = make_target(downstream.url)
     async with (
         studio(ws_settings, target) as a,
@@ -315,7 +323,7 @@ async def test_session_end_closes_sockets_on_every_instance(
         token = tokens["access_token"]
         for instance in (a, b):  # both subscribers listen before anything is published
             cache: SessionCache = instance.state["session_store"].cache
-            await wait_until(lambda: cache.live, TIMEOUT, "session cache live")  # noqa: B023
+            await wait_until(lambda: cache.live, TIMEOUT, "invalidations subscribed")  # noqa: B023
         on_b = await connect(b.ws + "/x", additional_headers=bearer(token))
         await on_b.send("still here")
         assert await asyncio.wait_for(on_b.recv(), TIMEOUT) == "still here"
