@@ -16,6 +16,7 @@ from app.identity.dependencies import oauth2_scheme
 from app.observability.metrics import label_routes
 from app.observability.router import router as metrics_router
 from app.proxy.router import include_proxy
+from app.websocket import refusal as websocket_refusal
 
 # The errors every route of a router can answer (routes add their own, e.g. 409 or 429).
 SIGNED_IN = error_responses(401, 503)  # no or bad credentials; session store unreachable
@@ -45,5 +46,6 @@ def include(app: FastAPI, settings: Settings) -> None:
         app, [(live_router, ""), (metrics_router, ""), *((r, prefix) for r in under_prefix)]
     )
     include_proxy(app, settings)  # last: `{prefix}/{service}/{path}` must not shadow the rest
+    app.router.default = websocket_refusal.unrouted(app.router.default)
     # Swagger's Authorize button posts here.
     oauth2_scheme.model.flows.password.tokenUrl = f"{prefix}/auth/token"  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.runtime.protocol import http_protocol
+from app.websocket.server import WS_PROTOCOL
 
 
 class StateApp:
@@ -76,7 +77,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: 
 
 @contextlib.asynccontextmanager
 async def serve_studio(app: Any, settings: Settings) -> AsyncIterator[str]:
-    """Like `live_server`, but with the HTTP protocol `studio serve` uses, on a
+    """Like `live_server`, but with the HTTP and WebSocket protocols `studio serve` uses, on a
     socket bound to port 0 before uvicorn starts (no other process can take the port in
     between), and uvicorn does not rewrite the client address from X-Forwarded-For (its default
     trusts loopback), so Studio's own rule is what is tested."""
@@ -89,6 +90,7 @@ async def serve_studio(app: Any, settings: Settings) -> AsyncIterator[str]:
             host=host,
             port=port,
             http=http_protocol(settings.runtime_corked_writes),  # as `studio serve`
+            ws=WS_PROTOCOL,
             log_config=None,
             lifespan="on",
             proxy_headers=False,

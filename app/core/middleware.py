@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 from starlette.datastructures import MutableHeaders
@@ -55,20 +56,28 @@ class RequestContextMiddleware:
         # Built after logging is configured; a disabled access line then costs nothing at all.
         self.access_log: bool = log.is_enabled_for(logging.INFO)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        request_id = accept_or_new(_header(scope, b"x-request-id"))
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
+    def _settle(self, scope: Scope) -> dict[str, Any]:
+        """The request id, the client's address and the public origin, in the scope's state."""
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = accept_or_new(_header(scope, b"x-request-id"))
         state["client_ip"] = client_ip(scope, self.trusted)
         by_proxy = state["forwarded_by_proxy"] = peer_is_trusted(scope, self.trusted)
         origin = self.public_origin
         if origin is None and by_proxy:
             origin = forwarded_origin(scope)
         state[PUBLIC_ORIGIN] = origin
+        return state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "websocket":  # an upgrade: the same client facts, its own answers
+                self._settle(scope)
+            await self.app(scope, receive, send)
+            return
+
+        state = self._settle(scope)
+        request_id: str = state["request_id"]
         token = request_ids.CURRENT.set(request_id)
         started = time.perf_counter()
         status = 500

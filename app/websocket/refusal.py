@@ -7,10 +7,11 @@ close before accept, which it answers with 403.
 
 from __future__ import annotations
 
-from starlette.types import Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core.errors import StudioError
+from app.core.errors import NotFound, StudioError
 from app.core.render import RenderedError, render_error
+from app.core.request_id import accept_or_new
 
 DENIAL = "websocket.http.response"
 
@@ -29,3 +30,20 @@ async def refuse(
     )
     await send({"type": "websocket.http.response.body", "body": rendered.body})
     return rendered.status
+
+
+def unrouted(default: ASGIApp) -> ASGIApp:
+    """The router's answer for a path no route claims: for an upgrade, Studio's 404 envelope
+    (Starlette's own is a bare close, which servers answer with a 403); HTTP as before."""
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await default(scope, receive, send)
+            return
+        if (await receive())["type"] != "websocket.connect":
+            return
+        state = scope.get("state") or {}
+        request_id: str = state.get("request_id") or accept_or_new(None)
+        await refuse(scope, send, NotFound(), request_id)
+
+    return answer

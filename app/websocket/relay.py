@@ -55,8 +55,12 @@ async def relay(
     """Serve one `websocket` scope for `target` under `permission` (`tail`: the path below the
     service's prefix, already validated)."""
     started = time.perf_counter()
-    request_id = accept_or_new(Headers(scope=scope).get("x-request-id"))
     state = scope.setdefault("state", {})
+    # Set by RequestContextMiddleware, with the client's address and public origin; a bare
+    # mount (tests, an embedding) settles the id here.
+    request_id: str = state.get("request_id") or accept_or_new(
+        Headers(scope=scope).get("x-request-id")
+    )
     state["request_id"] = request_id
     if (await receive())["type"] != "websocket.connect":
         return

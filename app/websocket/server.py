@@ -44,6 +44,13 @@ class StudioWebSocketProtocol(WebSocketsSansIOProtocol):
         if _REDACTION not in self.logger.filters:
             self.logger.addFilter(_REDACTION)
 
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            # A refusal (a denial response) ends the handshake, but uvicorn does not count it as
+            # ended and would log "returned without completing handshake" for every refusal.
+            self.handshake_complete = True
+
     def shutdown(self) -> None:
         front: Front | None = self.app_state.get(STATE_KEY)
         if front is None or not self.handshake_complete or self.close_sent:

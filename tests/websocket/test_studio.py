@@ -190,3 +190,56 @@ async def test_shutdown_sends_1001_to_every_socket(
         uvicorn_log.removeHandler(capture)
         server.should_exit = True
         await asyncio.wait_for(serving, TIMEOUT * 3)
+
+
+async def test_an_upgrade_states_the_client_a_trusted_proxy_named(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    downstream: Downstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Behind a trusted load balancer, the service hears the real client and the request id,
+    as for HTTP; the client's own identity headers never pass."""
+    monkeypatch.setenv("WS_SERVICE_USER", "svc")
+    monkeypatch.setenv("WS_SERVICE_PASSWORD", "svc-secret")
+    path = tmp_path / "services.yaml"
+    path.write_text(registry(downstream))
+    overlay = tmp_path / "overlay.yml"
+    overlay.write_text("{}\n")
+    settings = make_settings(
+        service_config_path=path, service_overlay_path=overlay, trusted_proxies=["127.0.0.1/32"]
+    )
+    async with (
+        serve_studio(create_app(settings), settings) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        tokens = await sign_up(http)
+        headers = {
+            "Authorization": f"Bearer {tokens['access_token']}",
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "studio.example.com",
+            "X-Request-ID": "ws-upgrade-1",
+            "X-User-Id": "someone-else",
+        }
+        async with connect(ws_url(url, "/zen/chat"), additional_headers=headers) as ws:
+            await ws.send("hello")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello"
+    seen = {k.lower(): v for k, v in downstream.headers[-1].items()}
+    assert seen["x-forwarded-for"] == "203.0.113.7"
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-forwarded-host"] == "studio.example.com"
+    assert seen["x-request-id"] == "ws-upgrade-1"
+    assert seen["x-user-id"] == tokens["user"]["id"]
+
+
+async def test_an_upgrade_anywhere_else_is_an_envelope_404(
+    studio_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Under the API prefix, a path no service claims is the proxy's answer.
+    assert await refused(ws_url(studio_url, "/auth/me"), {}) == (404, "SERVICE_NOT_FOUND")
+    root = studio_url.replace("http://", "ws://", 1)
+    for path in ("/metrics", "/health", "/docs", "/no/such/thing"):
+        assert await refused(root + path, {}) == (404, "NOT_FOUND"), path
+    # A refusal is a complete answer: the server logs no failed handshake for it.
+    assert not [r for r in caplog.records if "without completing handshake" in r.getMessage()]
