@@ -17,9 +17,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.core.config import Settings
+from app.core.logging import configure_logging
 from app.main import create_app
 from app.websocket.server import WS_PROTOCOL
-from tests.support import serve_studio
+from tests.support import serve_studio, wait_until
 from tests.websocket.support import Downstream, serve_downstream, sign_up
 
 TIMEOUT = 10.0
@@ -243,3 +244,55 @@ async def test_an_upgrade_anywhere_else_is_an_envelope_404(
         assert await refused(root + path, {}) == (404, "NOT_FOUND"), path
     # A refusal is a complete answer: the server logs no failed handshake for it.
     assert not [r for r in caplog.records if "without completing handshake" in r.getMessage()]
+
+
+async def test_one_access_line_per_socket(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    downstream: Downstream,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("WS_SERVICE_USER", "svc")
+    monkeypatch.setenv("WS_SERVICE_PASSWORD", "svc-secret")
+    path = tmp_path / "services.yaml"
+    path.write_text(registry(downstream))
+    overlay = tmp_path / "overlay.yml"
+    overlay.write_text("{}\n")
+    settings = make_settings(
+        service_config_path=path,
+        service_overlay_path=overlay,
+        log_json=True,
+        log_dir=tmp_path / "logs",
+    )
+    try:
+        async with (
+            serve_studio(create_app(settings), settings) as url,
+            httpx.AsyncClient(base_url=url) as http,
+        ):
+            tokens = await sign_up(http)
+            auth = {"Authorization": f"Bearer {tokens['access_token']}", "X-Request-ID": "ws-log-1"}
+            async with connect(ws_url(url, "/zen/chat"), additional_headers=auth) as ws:
+                for text in ("one", "two"):
+                    await ws.send(text)
+                    assert await asyncio.wait_for(ws.recv(), TIMEOUT) == text
+                await ws.close(1000, "done")
+            # The relay writes the line once it has ended the socket: wait for it.
+            err: list[str] = []
+
+            def logged() -> bool:
+                err.append(capfd.readouterr().err)
+                return '"message":"websocket"' in "".join(err).replace(" ", "")
+
+            await wait_until(logged, TIMEOUT, "the socket's access line")
+    finally:
+        configure_logging(make_settings())  # back to the suite's console format
+    lines = [orjson.loads(s) for s in "".join(err).splitlines() if s.startswith("{")]
+    sockets = [entry for entry in lines if entry.get("message") == "websocket"]
+    assert len(sockets) == 1, sockets
+    entry = sockets[0]
+    assert entry["request_id"] == "ws-log-1" and entry["path"] == "/api/v1/zen/chat"
+    assert entry["service"] == "zen" and entry["user_id"] == tokens["user"]["id"]
+    assert entry["close_code"] == 1000 and isinstance(entry["duration_ms"], float)
+    assert entry["messages_in"] == 2 and entry["messages_out"] == 2
+    assert all(tokens["access_token"] not in orjson.dumps(e).decode() for e in lines)
