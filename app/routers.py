@@ -8,7 +8,6 @@ from app.admin.audit import router as audit_router
 from app.admin.router import router as admin_router
 from app.auth.router import router as auth_router
 from app.core.config import Settings
-from app.core.openapi import error_responses
 from app.dashboard.router import router as dashboard_router
 from app.discovery.router import router as discovery_router
 from app.health.router import live_router, ready_router
@@ -18,22 +17,18 @@ from app.observability.router import router as metrics_router
 from app.proxy.router import include_proxy
 from app.websocket import refusal as websocket_refusal
 
-# The errors every route of a router can answer (routes add their own, e.g. 409 or 429).
-SIGNED_IN = error_responses(401, 503)  # no or bad credentials; session store unreachable
-GUARDED = error_responses(401, 403, 503)  # ... and a missing permission (or CSRF)
-NOT_FOUND = error_responses(404)
-
 
 def include(app: FastAPI, settings: Settings) -> None:
     prefix = settings.api_prefix
     app.include_router(live_router)
     app.include_router(metrics_router)
-    app.include_router(ready_router, prefix=prefix, responses=error_responses(503))
-    app.include_router(auth_router, prefix=prefix)  # documents its errors per route
-    app.include_router(admin_router, prefix=prefix, responses=error_responses(401, 403, 404, 503))
-    app.include_router(audit_router, prefix=prefix, responses=GUARDED)
-    app.include_router(discovery_router, prefix=prefix, responses={**SIGNED_IN, **NOT_FOUND})
-    app.include_router(dashboard_router, prefix=prefix, responses=GUARDED)
+    # Each operation's error responses are computed from what it raises (app/core/raises.py).
+    app.include_router(ready_router, prefix=prefix)
+    app.include_router(auth_router, prefix=prefix)
+    app.include_router(admin_router, prefix=prefix)
+    app.include_router(audit_router, prefix=prefix)
+    app.include_router(discovery_router, prefix=prefix)
+    app.include_router(dashboard_router, prefix=prefix)
     under_prefix = (
         ready_router,
         auth_router,
