@@ -157,27 +157,6 @@ def error_response(status: int, codes: list[tuple[str, str]] | None = None) -> d
     }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route or router: each status documented with all its codes.
-
-    Studio's own routes need none: `install` documents each one's errors from what it
-    declares."""
-    documented: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        response = error_response(status)
-        documented[status] = {
-            "model": ErrorEnvelope,  # FastAPI puts its schema next to the examples
-            "description": response["description"],
-            "headers": response["headers"],
-            "content": {
-                "application/json": {
-                    "examples": response["content"]["application/json"]["examples"]
-                }
-            },
-        }
-    return documented
-
-
 def install(app: FastAPI, session_cookie: str, extensions: Sequence[SchemaExtension] = ()) -> None:
     """Make `app.openapi()` produce Studio's schema (also when `/openapi.json` is not served).
 
