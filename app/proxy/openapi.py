@@ -47,23 +47,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.auth.errors import (
-    AccountDisabled,
-    CsrfFailed,
-    SessionExpired,
-    SessionRevoked,
-    TokenExpired,
-    TokenInvalid,
-)
 from app.core.envelope import Envelope
 from app.core.errors import (
-    DependencyUnavailable,
     Forbidden,
     HeadersTooLarge,
     PayloadTooLarge,
     RequestTimeout,
     StudioError,
-    Unauthorized,
 )
 from app.core.openapi import (
     READ_SECURITY,
@@ -74,7 +64,9 @@ from app.core.openapi import (
     add_model,
     error_response,
 )
+from app.core.raises import declared
 from app.credentials.errors import CredentialsUnavailable
+from app.identity.dependencies import current_principal
 from app.proxy.errors import (
     CircuitOpen,
     InvalidPath,
@@ -89,18 +81,9 @@ from app.registry.schema import READ_METHODS, RegistryConfig, RouteConfig, Servi
 WILDCARD_METHODS = ("get", "post", "put", "patch", "delete")
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
-# What each stage of `forwarder.forward` can refuse a request with, in the order they run.
+# What each stage of `forwarder.forward` can refuse a request with, in the order they run;
+# `identify` answers what the authenticator declares on `current_principal` (app/auth/answers.py).
 EDGE: tuple[type[StudioError], ...] = (HeadersTooLarge,)  # the edge's limit, before routing
-IDENTIFY: tuple[type[StudioError], ...] = (
-    Unauthorized,
-    TokenExpired,
-    TokenInvalid,
-    SessionRevoked,
-    DependencyUnavailable,  # the session store
-    SessionExpired,  # a cookie session renewed past its lifetime
-    AccountDisabled,  # ... or of a disabled account
-)
-IDENTIFY_WRITES: tuple[type[StudioError], ...] = (CsrfFailed,)  # cookie mode, unsafe methods
 MATCH: tuple[type[StudioError], ...] = (InvalidPath,)
 MATCH_EXPLICIT: tuple[type[StudioError], ...] = (RouteNotFound,)
 AUTHORISE: tuple[type[StudioError], ...] = (Forbidden,)
@@ -161,8 +144,7 @@ def proxy_errors(method: str, *, parameters: bool, quota: bool) -> list[type[Stu
     `parameters`: an explicit route with path parameters (a value that is empty or holds `/`
     matches no route); `quota`: a quota applies to the operation."""
     upper = method.upper()
-    writes = upper not in READ_METHODS
-    found = [*EDGE, *IDENTIFY, *(IDENTIFY_WRITES if writes else ()), *MATCH]
+    found = [*EDGE, *declared(current_principal).for_method(upper), *MATCH]
     found += [*(MATCH_EXPLICIT if parameters else ()), *AUTHORISE, *(QUOTA if quota else ())]
     found += [*(BODY if upper in BODY_METHODS else ()), *EXCHANGE]
     return list(dict.fromkeys(found))
