@@ -59,19 +59,29 @@ async def downstream() -> AsyncIterator[Downstream]:
 
 
 @pytest.fixture
-async def studio_url(
+def ws_settings(
     make_settings: Callable[..., Settings],
     tmp_path: Path,
     downstream: Downstream,
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[str]:
+) -> Callable[..., Settings]:
+    """Settings for a Studio whose registry is `registry(downstream)`, with `overrides`."""
     monkeypatch.setenv("WS_SERVICE_USER", "svc")
     monkeypatch.setenv("WS_SERVICE_PASSWORD", "svc-secret")
     path = tmp_path / "services.yaml"
     path.write_text(registry(downstream))
     overlay = tmp_path / "overlay.yml"
     overlay.write_text("{}\n")
-    settings = make_settings(service_config_path=path, service_overlay_path=overlay)
+
+    def build(**overrides: object) -> Settings:
+        return make_settings(service_config_path=path, service_overlay_path=overlay, **overrides)
+
+    return build
+
+
+@pytest.fixture
+async def studio_url(ws_settings: Callable[..., Settings]) -> AsyncIterator[str]:
+    settings = ws_settings()
     async with serve_studio(create_app(settings), settings) as url:
         yield url
 
@@ -138,18 +148,9 @@ async def test_registry_decides_which_upgrades_are_relayed(
 
 
 async def test_shutdown_sends_1001_to_every_socket(
-    make_settings: Callable[..., Settings],
-    tmp_path: Path,
-    downstream: Downstream,
-    monkeypatch: pytest.MonkeyPatch,
+    ws_settings: Callable[..., Settings], downstream: Downstream
 ) -> None:
-    monkeypatch.setenv("WS_SERVICE_USER", "svc")
-    monkeypatch.setenv("WS_SERVICE_PASSWORD", "svc-secret")
-    path = tmp_path / "services.yaml"
-    path.write_text(registry(downstream))
-    overlay = tmp_path / "overlay.yml"
-    overlay.write_text("{}\n")
-    settings = make_settings(service_config_path=path, service_overlay_path=overlay)
+    settings = ws_settings()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=0, ws=WS_PROTOCOL, log_config=None
     )
@@ -194,22 +195,11 @@ async def test_shutdown_sends_1001_to_every_socket(
 
 
 async def test_an_upgrade_states_the_client_a_trusted_proxy_named(
-    make_settings: Callable[..., Settings],
-    tmp_path: Path,
-    downstream: Downstream,
-    monkeypatch: pytest.MonkeyPatch,
+    ws_settings: Callable[..., Settings], downstream: Downstream
 ) -> None:
     """Behind a trusted load balancer, the service hears the real client and the request id,
     as for HTTP; the client's own identity headers never pass."""
-    monkeypatch.setenv("WS_SERVICE_USER", "svc")
-    monkeypatch.setenv("WS_SERVICE_PASSWORD", "svc-secret")
-    path = tmp_path / "services.yaml"
-    path.write_text(registry(downstream))
-    overlay = tmp_path / "overlay.yml"
-    overlay.write_text("{}\n")
-    settings = make_settings(
-        service_config_path=path, service_overlay_path=overlay, trusted_proxies=["127.0.0.1/32"]
-    )
+    settings = ws_settings(trusted_proxies=["127.0.0.1/32"])
     async with (
         serve_studio(create_app(settings), settings) as url,
         httpx.AsyncClient(base_url=url) as http,
@@ -247,24 +237,12 @@ async def test_an_upgrade_anywhere_else_is_an_envelope_404(
 
 
 async def test_one_access_line_per_socket(
+    ws_settings: Callable[..., Settings],
     make_settings: Callable[..., Settings],
     tmp_path: Path,
-    downstream: Downstream,
-    monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("WS_SERVICE_USER", "svc")
-    monkeypatch.setenv("WS_SERVICE_PASSWORD", "svc-secret")
-    path = tmp_path / "services.yaml"
-    path.write_text(registry(downstream))
-    overlay = tmp_path / "overlay.yml"
-    overlay.write_text("{}\n")
-    settings = make_settings(
-        service_config_path=path,
-        service_overlay_path=overlay,
-        log_json=True,
-        log_dir=tmp_path / "logs",
-    )
+    settings = ws_settings(log_json=True, log_dir=tmp_path / "logs")
     try:
         async with (
             serve_studio(create_app(settings), settings) as url,
