@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-from app.credentials.ssm import reset_shared_ssm_clients, shared_ssm_client
+from app.core.aws import reset_shared_ssm_clients, shared_ssm_client
 from tests.gateway.conftest import PASSWORD, USER
 from tests.hardening.conftest import API, assert_error, overlay, user
 
