@@ -28,8 +28,7 @@ class Front:
     hub: SocketHub
     session: aiohttp.ClientSession
     identify: Authenticator
-    allowed_origins: frozenset[str]
-    cookie_name: str
+    cookie_policy: CookiePolicy  # the cookie's name, and the origins a cookie upgrade may come from
     ping_interval: float = 20.0  # seconds between pings to the service
 
 
@@ -59,8 +58,7 @@ def build_front(
         hub=hub,
         session=session,
         identify=identify,
-        allowed_origins=cookie_policy.allowed_origins,
-        cookie_name=cookie_policy.session_name,
+        cookie_policy=cookie_policy,
         ping_interval=ping_interval,
     )
 

@@ -70,9 +70,7 @@ async def relay(
     try:
         if hub.closing:
             raise _shutting_down()
-        principal = await admit(
-            scope, front.identify, permission, front.allowed_origins, front.cookie_name
-        )
+        principal = await admit(scope, front.identify, permission, front.cookie_policy)
         await hub.quota.take(principal.user_id, socket_id)
         try:
             downstream = await connect(

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import Scope
 
-from app.auth.errors import CsrfFailed
+from app.auth.cookies import CookiePolicy
 from app.core.errors import Unauthorized
 from app.identity.dependencies import authorize
 from app.identity.principal import Principal
@@ -42,29 +42,16 @@ def refuse_query_tokens(query_string: bytes) -> None:
         raise Unauthorized("Tokens in the query string are not accepted")
 
 
-def check_origin(request: Request, allowed: frozenset[str]) -> None:
-    """CSRF_FAILED unless a cookie upgrade names an allowed origin or Studio's own."""
-    origin = request.headers.get("origin")
-    if not origin:
-        raise CsrfFailed("Origin header required", details={"reason": "origin_missing"})
-    origin = origin.rstrip("/").lower()
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
-    if origin not in allowed and origin != own:
-        raise CsrfFailed("Origin not allowed", details={"reason": "origin_not_allowed"})
-
-
 async def admit(
-    scope: Scope,
-    identify: Authenticator,
-    permission: str,
-    allowed_origins: frozenset[str],
-    cookie_name: str,
+    scope: Scope, identify: Authenticator, permission: str, cookies: CookiePolicy
 ) -> Principal:
     """The caller of an upgrade that may use `permission` (401, 403 otherwise)."""
     refuse_query_tokens(scope.get("query_string", b""))
     request = Request(http_view(scope))
-    if "authorization" not in request.headers and cookie_name in request.cookies:
-        check_origin(request, allowed_origins)  # before Redis: a forged upgrade costs nothing
+    if "authorization" not in request.headers and cookies.session_name in request.cookies:
+        # As for a cookie write, Studio's own origin as a trusted proxy states it; before
+        # Redis: a forged upgrade costs nothing.
+        cookies.check_origin(request, required=True)
     principal = await identify(request)
     authorize(principal, permission)
     return principal
