@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,3 +89,45 @@ def test_hint_names_the_address_and_the_embedded_stand_ins(
     assert f"http://{settings.app_host}:{settings.app_port}/health" in out
     assert "Embedded mode: SQLite at" in out
     assert "studio create-admin" in out
+
+
+def test_reload_without_a_pid_file_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PID_FILE", str(tmp_path / "studio.pid"))
+    assert cli.main(["reload"]) == 1
+    assert "studio.pid is missing" in capsys.readouterr().err
+
+
+def test_reload_signals_the_process_in_the_pid_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    heard: list[int] = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, frame: heard.append(signum))
+    try:
+        pid_file = tmp_path / "studio.pid"
+        pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
+        monkeypatch.setenv("PID_FILE", str(pid_file))
+        assert cli.main(["reload"]) == 0
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert heard == [signal.SIGHUP]
+    assert f"sent SIGHUP to {os.getpid()}" in capsys.readouterr().out
+
+
+def test_reload_of_a_stale_pid_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    # above the kernel's highest process id: no process has it, none can get it meanwhile
+    stale = int(Path("/proc/sys/kernel/pid_max").read_text(encoding="ascii")) + 1
+    assert cli.main(["reload", "--pid", str(stale)]) == 1
+    assert f"no process {stale}" in capsys.readouterr().err
+
+
+def test_migrate_brings_an_empty_database_to_the_newest_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'studio.db'}")
+    assert cli.main(["migrate"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("database at revision ")
+    assert cli.main(["migrate"]) == 0  # idempotent
+    assert capsys.readouterr().out == first
