@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core import migrations
+from app.core.aws import reset_shared_ssm_clients
 from app.core.config import Settings, normalise_database_url
 from app.core.db import create_engine
 from app.main import create_app
@@ -23,6 +24,7 @@ from tests.support import StateApp
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 RUN_ID = uuid.uuid4().hex[:10]
+AWS_REGION = "eu-west-1"
 ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
 
@@ -160,3 +162,24 @@ async def client(app_state: tuple[Any, dict[str, Any]]) -> AsyncIterator[httpx.A
 @pytest.fixture
 def state(app_state: tuple[Any, dict[str, Any]]) -> dict[str, Any]:
     return app_state[1]
+
+
+@pytest.fixture
+def fake_ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """SSM in moto (region AWS_REGION) with dummy credentials; yields a boto3 SSM client. The
+    shared clients Studio caches are dropped before and after, so none outlives the fake."""
+    import boto3  # here: moto's import is heavy, and most tests never need it
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": AWS_REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_shared_ssm_clients()
+    with mock_aws():
+        yield boto3.client("ssm", region_name=AWS_REGION)
+    reset_shared_ssm_clients()

@@ -5,22 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from app.core.aws import reset_shared_ssm_clients, shared_ssm_client
+from app.core.aws import shared_ssm_client
 from app.credentials import ssm
 from app.credentials.base import BasicCredentials
 from app.credentials.errors import CredentialsUnavailable
 from app.credentials.ssm import SSMCredentialProvider
+from tests.conftest import AWS_REGION as REGION
 
-REGION = "eu-west-1"
 PREFIX = "/sentinel/test/nexus"
 USER, PASSWORD = "svc-nexus", "s3cr3t-Pa55"
 
@@ -44,22 +43,10 @@ class Recorder:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    reset_shared_ssm_clients()
-    with mock_aws():
-        client = boto3.client("ssm", region_name=REGION)
-        client.put_parameter(Name=f"{PREFIX}/service-user", Value=USER, Type="SecureString")
-        client.put_parameter(Name=f"{PREFIX}/service-password", Value=PASSWORD, Type="SecureString")
-        yield client
-    reset_shared_ssm_clients()
+def aws(fake_ssm: Any) -> Any:
+    fake_ssm.put_parameter(Name=f"{PREFIX}/service-user", Value=USER, Type="SecureString")
+    fake_ssm.put_parameter(Name=f"{PREFIX}/service-password", Value=PASSWORD, Type="SecureString")
+    return fake_ssm
 
 
 @pytest.fixture

@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from app.core.aws import reset_shared_ssm_clients
+from tests.conftest import AWS_REGION as REGION
 from tests.fakes.server import FakeService
 from tests.gateway.conftest import PASSWORD, USER, account
 
-REGION = "eu-west-1"
-
 
 @pytest.fixture
-def ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        reset_shared_ssm_clients()
-        client = boto3.client("ssm", region_name=REGION)
-        for name in ("nexus", "zen", "agents", "ingestion"):
-            client.put_parameter(
-                Name=f"/sentinel/dev/{name}/service-user", Value=USER, Type="SecureString"
-            )
-            client.put_parameter(
-                Name=f"/sentinel/dev/{name}/service-password", Value=PASSWORD, Type="SecureString"
-            )
-        yield client
-        reset_shared_ssm_clients()
+def ssm(fake_ssm: Any) -> Any:
+    for name in ("nexus", "zen", "agents", "ingestion"):
+        fake_ssm.put_parameter(
+            Name=f"/sentinel/dev/{name}/service-user", Value=USER, Type="SecureString"
+        )
+        fake_ssm.put_parameter(
+            Name=f"/sentinel/dev/{name}/service-password", Value=PASSWORD, Type="SecureString"
+        )
+    return fake_ssm
 
 
 async def test_downstream_gets_ssm_credentials_and_rotation_needs_no_restart(

@@ -1,19 +1,24 @@
-"""Studio and the fakes as real processes, for scale-out and schema fuzzing."""
+"""Studio and the fakes as real processes: scale-out, schema fuzzing, `studio serve` workers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+
+import httpx
 
 from tests.conftest import ROOT, TEST_SECRET
 from tests.gateway.conftest import NAMES, PASSWORD, USER
 from tests.harness.servers import wait_port
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 
 def studio_env(
@@ -81,3 +86,88 @@ def fakes_process(log_dir: Path) -> Iterator[dict[str, str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+async def wait_healthy(base: str, timeout: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=base, timeout=2.0) as http:
+        while True:
+            try:
+                if (await http.get("/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{base} did not become healthy in {timeout} s")
+            await asyncio.sleep(0.2)
+
+
+@contextmanager
+def studio_processes(env: dict[str, str], ports: list[int], log_dir: Path) -> Iterator[None]:
+    """Start one uvicorn process per port; terminate them all on the way out."""
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+    try:
+        for port in ports:
+            out = log_dir / f"uvicorn-{port}.out"
+            with out.open("wb") as sink:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+                     "--port", str(port), "--workers", "1", "--no-access-log"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            procs.append((proc, out))
+        yield
+    except BaseException:
+        for proc, out in procs:
+            tail = out.read_text(errors="replace")[-2000:] if out.exists() else ""
+            print(f"--- uvicorn pid {proc.pid} (exit {proc.poll()}) ---\n{tail}")
+        raise
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc, _ in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+STARTED = "Application startup complete"  # each uvicorn worker logs it once
+
+
+@asynccontextmanager
+async def studio_serve(env: dict[str, str], out: Path, workers: int = 2) -> AsyncIterator[str]:
+    """`studio serve --workers N` (the operator's command, its supervisor included) on a free
+    port, its output in `out`; yields the base URL once every worker has started. SIGTERM on
+    the way out (killed after 40 s); the output's tail is printed when the test fails."""
+    port = free_port()
+    studio = Path(sys.executable).parent / "studio"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(studio), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
+            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(base)
+        # Every worker up, so that none serves everything while another still boots.
+        await wait_until(
+            lambda: out.read_text(errors="replace").count(STARTED) == workers, 60, "every worker"
+        )
+        yield base
+    except BaseException:
+        print(out.read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -14,9 +14,8 @@ import pytest
 
 from tests.conftest import RUN_ID
 from tests.hardening.conftest import ACCOUNT_PASSWORD, API, assert_error, login, overlay, user
-from tests.hardening.processes import fakes_process, studio_env
+from tests.hardening.processes import fakes_process, studio_env, studio_processes, wait_healthy
 from tests.harness.servers import RedisCluster
-from tests.ratelimit.test_multiprocess import studio_processes, wait_healthy
 from tests.support import free_port, refusing_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]

@@ -24,8 +24,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import ROOT, RUN_ID
 from tests.gateway.conftest import NAMES
-from tests.hardening.processes import fakes_process, studio_env
-from tests.ratelimit.test_multiprocess import studio_processes, wait_healthy
+from tests.hardening.processes import fakes_process, studio_env, studio_processes, wait_healthy
 from tests.support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]

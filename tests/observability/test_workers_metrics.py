@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -16,16 +13,13 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from app.observability import multiprocess
-from tests.conftest import ROOT, RUN_ID
-from tests.hardening.processes import studio_env
-from tests.ratelimit.test_multiprocess import wait_healthy
-from tests.support import free_port, wait_until
+from tests.conftest import RUN_ID
+from tests.hardening.processes import studio_env, studio_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 HEALTH_SERIES = 'studio_http_requests_total{method="GET",route="/health",status="200"}'
 BATCH = 20
-STARTED = "Application startup complete"
 MAX_REQUESTS = 5000  # a hang guard: two workers share the load long before this
 
 
@@ -57,26 +51,12 @@ async def test_two_workers_metrics_are_summed(
         pytest.skip("several workers need a shared Redis")
     temp = tmp_path / "tmp"
     temp.mkdir()
-    port = free_port()
     env = studio_env(
         database_url, redis_url, f"studio-test-{RUN_ID}:workers-{uuid.uuid4().hex[:6]}:",
         tmp_path, TMPDIR=str(temp), LOG_LEVEL="INFO",
     )  # fmt: skip
     env.pop(multiprocess.ENV, None)  # `studio serve` makes one itself
-    studio = Path(sys.executable).parent / "studio"
-    out = tmp_path / "serve.out"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [str(studio), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_healthy(base)
-        # Both workers up (each logs it), so that neither serves everything while the other boots.
-        await wait_until(
-            lambda: out.read_text(errors="replace").count(STARTED) == 2, 60, "both workers"
-        )
+    async with studio_serve(env, tmp_path / "serve.out") as base:
         [metrics_dir] = temp.glob("studio-metrics-*")
         sent = 0
         # Until both workers have served some: new connections, so either may accept each.
@@ -85,7 +65,7 @@ async def test_two_workers_metrics_are_summed(
             answers = await asyncio.gather(*(_get(f"{base}/health") for _ in range(BATCH)))
             assert all(r.status_code == 200 for r in answers)
             sent += BATCH
-        sent += 1  # the first successful probe of wait_healthy
+        sent += 1  # the readiness probe studio_serve waited for
         workers = per_worker(metrics_dir)
         assert len(workers) == 2 and sum(workers.values()) == sent
         for _ in range(10):  # whichever worker answers, it reports both
@@ -95,16 +75,6 @@ async def test_two_workers_metrics_are_summed(
             # The state gauges too, aggregated over the live workers (no pid label).
             assert 'studio_circuit_breaker_open{service="zen"} 0.0' in scrape.text
             assert "studio_session_cache_entries " in scrape.text
-    except BaseException:
-        print(out.read_text(errors="replace")[-3000:])
-        raise
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def _get(url: str) -> httpx.Response:

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,60 +14,12 @@ from redis.asyncio import Redis
 
 from tests.auth.helpers import AUTH, PASSWORD, new_email
 from tests.conftest import RUN_ID, TEST_SECRET
+from tests.hardening.processes import studio_processes, wait_healthy
 from tests.support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 LIMIT = 6
 ROOT = Path(__file__).resolve().parents[2]  # the project: app.main importable from here
-
-
-@contextmanager
-def studio_processes(env: dict[str, str], ports: list[int], log_dir: Path) -> Iterator[None]:
-    """Start one uvicorn process per port; terminate them all on the way out."""
-    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
-    try:
-        for port in ports:
-            out = log_dir / f"uvicorn-{port}.out"
-            with out.open("wb") as sink:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                     "--port", str(port), "--workers", "1", "--no-access-log"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            procs.append((proc, out))
-        yield
-    except BaseException:
-        for proc, out in procs:
-            tail = out.read_text(errors="replace")[-2000:] if out.exists() else ""
-            print(f"--- uvicorn pid {proc.pid} (exit {proc.poll()}) ---\n{tail}")
-        raise
-    finally:
-        for proc, _ in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc, _ in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-
-
-async def wait_healthy(base: str, timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=base, timeout=2.0) as http:
-        while True:
-            try:
-                if (await http.get("/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{base} did not become healthy in {timeout} s")
-            await asyncio.sleep(0.2)
 
 
 async def test_login_limit_is_exact_across_two_processes(

@@ -3,39 +3,21 @@ whose image files cannot change still changes its registry live."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from app.core.aws import reset_shared_ssm_clients
 from app.core.config import Settings
 from app.registry.live import fingerprint, load_versioned
 from app.registry.loader import RegistryError, load_registry
 from app.registry.schema import BasicAuthEnv
+from tests.conftest import AWS_REGION as REGION
 from tests.conftest import ROOT
 
-REGION = "eu-west-1"
 PARAMETER = "/sentinel/dev/studio/registry-overlay"
 LOCAL = (ROOT / "config" / "local.yml").read_text()
-
-
-@pytest.fixture
-def ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    reset_shared_ssm_clients()
-    with mock_aws():
-        yield boto3.client("ssm", region_name=REGION)
-    reset_shared_ssm_clients()
 
 
 @pytest.fixture
@@ -50,16 +32,16 @@ def _put(ssm: Any, value: str) -> None:
 
 
 def test_the_overlay_comes_from_the_parameter_and_a_change_is_a_new_registry(
-    ssm: Any, settings: Settings
+    fake_ssm: Any, settings: Settings
 ) -> None:
-    _put(ssm, LOCAL)
+    _put(fake_ssm, LOCAL)
     first = load_versioned(settings)
     assert first.files == (str(settings.service_config_path), f"ssm:{PARAMETER}")
     # local.yml's credentials from the environment, not SSM: the overlay was applied.
     assert isinstance(first.config.services["nexus"].auth, BasicAuthEnv)
     assert fingerprint(settings) == first.version
 
-    _put(ssm, LOCAL.replace("  nexus:\n", "  nexus:\n    max_connections: 7\n", 1))
+    _put(fake_ssm, LOCAL.replace("  nexus:\n", "  nexus:\n    max_connections: 7\n", 1))
     assert fingerprint(settings) != first.version  # what the watch compares
     second = load_versioned(settings)
     assert second.config.services["nexus"].max_connections == 7
@@ -67,12 +49,12 @@ def test_the_overlay_comes_from_the_parameter_and_a_change_is_a_new_registry(
 
 
 def test_a_missing_or_broken_parameter_is_a_registry_error_naming_it(
-    ssm: Any, settings: Settings
+    fake_ssm: Any, settings: Settings
 ) -> None:
     with pytest.raises(RegistryError, match=f"ssm:{PARAMETER}: cannot be read: ParameterNotFound"):
         load_registry(settings)
     assert fingerprint(settings) is None
-    _put(ssm, "services: [\n")
+    _put(fake_ssm, "services: [\n")
     with pytest.raises(RegistryError, match=f"ssm:{PARAMETER}: line"):
         load_registry(settings)
 

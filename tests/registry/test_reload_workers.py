@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import subprocess
 import sys
 import uuid
@@ -26,15 +25,13 @@ from app.registry.live import fingerprint
 from tests.conftest import ROOT, RUN_ID
 from tests.fakes.server import FakeService, make_service
 from tests.gateway.conftest import PASSWORD, USER
-from tests.hardening.processes import studio_env
-from tests.ratelimit.test_multiprocess import wait_healthy
-from tests.support import free_port, live_server, wait_until
+from tests.hardening.processes import studio_env, studio_serve
+from tests.support import live_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 API = "/api/v1"
 SECRET = "s3cr3t-value-never-logged"
-STARTED = "Application startup complete"
 CONFIRM = 12  # fresh connections in a row that must all report a version (both workers)
 
 
@@ -143,7 +140,6 @@ async def test_registry_reloads_live_in_every_worker(
         files = Settings(
             _env_file=None, service_config_path=base_file, service_overlay_path=overlay
         )
-        port = free_port()
         temp = tmp_path / "tmp"
         temp.mkdir()
         env = studio_env(
@@ -154,33 +150,12 @@ async def test_registry_reloads_live_in_every_worker(
         )  # fmt: skip
         env.pop(multiprocess.ENV, None)
         out = tmp_path / "serve.out"
-        studio = Path(sys.executable).parent / "studio"
-        with out.open("wb") as sink:
-            proc = subprocess.Popen(
-                [str(studio), "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", "2"],
-                cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        server = Server(f"http://127.0.0.1:{port}", files, env, out)
-        try:
-            await wait_healthy(server.base)
-            await wait_until(
-                lambda: out.read_text(errors="replace").count(STARTED) == 2, 60, "both workers"
-            )
+        async with studio_serve(env, out) as base:
+            server = Server(base, files, env, out)
             first = fingerprint(files)
             await server.all_report("version", first)
             await _cases(server, base_file, fakes, nexus, zen_a, zen_b)
             assert SECRET not in out.read_text(errors="replace")
-        except BaseException:
-            print(out.read_text(errors="replace")[-4000:])
-            raise
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def _cases(
