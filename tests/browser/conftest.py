@@ -96,29 +96,45 @@ class FrontDoor:
         return f"{origin}/?studio={self.studio}"
 
 
+async def open_front_door(
+    stack: AsyncExitStack,
+    monkeypatch: pytest.MonkeyPatch,
+    make_settings: Callable[..., Settings],
+    zen_url: str,
+    zen_user: str,
+    zen_password: str,
+) -> tuple[str, str, str, str]:
+    """On `stack`: Studio (uvicorn) in front of Zen at `zen_url`, the page on an allowed origin
+    and on a foreign one, and a registered user; returns (studio, app origin, evil, email)."""
+    app_port, evil_port = free_port(), free_port()
+    app_origin = f"http://127.0.0.1:{app_port}"
+    monkeypatch.setenv("ZEN_URL", zen_url)
+    monkeypatch.setenv("ZEN_SERVICE_USER", zen_user)
+    monkeypatch.setenv("ZEN_SERVICE_PASSWORD", zen_password)
+    settings = make_settings(cors_allow_origins=[app_origin])
+    studio = await stack.enter_async_context(live_server(create_app(settings)))
+    await stack.enter_async_context(live_server(static_page(PAGE), port=app_port))
+    evil = await stack.enter_async_context(live_server(static_page(PAGE), port=evil_port))
+    email = f"browser-{uuid.uuid4().hex[:10]}@example.com"
+    async with httpx.AsyncClient(base_url=studio) as http:
+        response = await http.post(
+            "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
+        )
+        assert response.status_code == 201, response.text
+    return studio, app_origin, evil, email
+
+
 @pytest.fixture
 async def front_door(
     make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[FrontDoor]:
     """Studio (uvicorn) + fake Zen + the allowed and the foreign page origins, and a user."""
     zen = make_service("zen", ZEN_USER, ZEN_PASSWORD)
-    app_port, evil_port = free_port(), free_port()
-    app_origin = f"http://127.0.0.1:{app_port}"
     async with AsyncExitStack() as stack:
         zen_url = await stack.enter_async_context(live_server(zen))
-        monkeypatch.setenv("ZEN_URL", zen_url)
-        monkeypatch.setenv("ZEN_SERVICE_USER", ZEN_USER)
-        monkeypatch.setenv("ZEN_SERVICE_PASSWORD", ZEN_PASSWORD)
-        settings = make_settings(cors_allow_origins=[app_origin])
-        studio = await stack.enter_async_context(live_server(create_app(settings)))
-        await stack.enter_async_context(live_server(static_page(PAGE), port=app_port))
-        evil = await stack.enter_async_context(live_server(static_page(PAGE), port=evil_port))
-        email = f"browser-{uuid.uuid4().hex[:10]}@example.com"
-        async with httpx.AsyncClient(base_url=studio) as http:
-            response = await http.post(
-                "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
-            )
-            assert response.status_code == 201, response.text
+        studio, app_origin, evil, email = await open_front_door(
+            stack, monkeypatch, make_settings, zen_url, ZEN_USER, ZEN_PASSWORD
+        )
         yield FrontDoor(studio=studio, app=app_origin, evil=evil, zen=zen, email=email)
 
 

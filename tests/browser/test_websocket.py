@@ -5,18 +5,14 @@ origin cannot open one with the user's cookie."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
 import pytest
 
 from app.core.config import Settings
-from app.main import create_app
-from tests.browser.conftest import PAGE, PASSWORD, screenshot, static_page
-from tests.support import free_port, live_server
+from tests.browser.conftest import PASSWORD, open_front_door, screenshot
 from tests.websocket.support import Downstream, serve_downstream
 
 pytestmark = pytest.mark.browser
@@ -52,23 +48,12 @@ async ([path]) => {
 async def studio_and_pages(
     make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[str, str, str, str, Downstream]]:
-    app_port, evil_port = free_port(), free_port()
-    app_origin = f"http://127.0.0.1:{app_port}"
     async with AsyncExitStack() as stack:
         downstream = await stack.enter_async_context(serve_downstream())
-        monkeypatch.setenv("ZEN_URL", downstream.url.replace("ws://", "http://", 1))
-        monkeypatch.setenv("ZEN_SERVICE_USER", "svc")
-        monkeypatch.setenv("ZEN_SERVICE_PASSWORD", "zen-socket-password")
-        settings = make_settings(cors_allow_origins=[app_origin])
-        studio = await stack.enter_async_context(live_server(create_app(settings)))
-        await stack.enter_async_context(live_server(static_page(PAGE), port=app_port))
-        evil = await stack.enter_async_context(live_server(static_page(PAGE), port=evil_port))
-        email = f"socket-{uuid.uuid4().hex[:10]}@example.com"
-        async with httpx.AsyncClient(base_url=studio) as http:
-            response = await http.post(
-                "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
-            )
-            assert response.status_code == 201, response.text
+        zen_url = downstream.url.replace("ws://", "http://", 1)
+        studio, app_origin, evil, email = await open_front_door(
+            stack, monkeypatch, make_settings, zen_url, "svc", "zen-socket-password"
+        )
         yield studio, app_origin, evil, email, downstream
 
 
