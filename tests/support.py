@@ -46,6 +46,11 @@ def refusing_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
+def bound_port(server: uvicorn.Server) -> int:
+    """The port a started uvicorn server listens on (its config may say 0)."""
+    return int(server.servers[0].sockets[0].getsockname()[1])
+
+
 @contextlib.asynccontextmanager
 async def live_server(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on loopback inside the test's event loop; yields its base
@@ -59,8 +64,7 @@ async def live_server(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
                 task.result()
                 raise RuntimeError("uvicorn stopped before it started")
             await asyncio.sleep(0.01)
-        bound = int(server.servers[0].sockets[0].getsockname()[1])
-        yield f"http://127.0.0.1:{bound}"
+        yield f"http://127.0.0.1:{bound_port(server)}"
     finally:
         server.should_exit = True
         await task

@@ -19,7 +19,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import ROOT
 from tests.fakes.server import FakeService, make_service
-from tests.support import free_port, live_server
+from tests.support import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -106,15 +106,14 @@ async def open_front_door(
 ) -> tuple[str, str, str, str]:
     """On `stack`: Studio (uvicorn) in front of Zen at `zen_url`, the page on an allowed origin
     and on a foreign one, and a registered user; returns (studio, app origin, evil, email)."""
-    app_port, evil_port = free_port(), free_port()
-    app_origin = f"http://127.0.0.1:{app_port}"
+    # The pages first (each on a port of its own binding): Studio's CORS names the app's origin.
+    app_origin = await stack.enter_async_context(live_server(static_page(PAGE)))
+    evil = await stack.enter_async_context(live_server(static_page(PAGE)))
     monkeypatch.setenv("ZEN_URL", zen_url)
     monkeypatch.setenv("ZEN_SERVICE_USER", zen_user)
     monkeypatch.setenv("ZEN_SERVICE_PASSWORD", zen_password)
     settings = make_settings(cors_allow_origins=[app_origin])
     studio = await stack.enter_async_context(live_server(create_app(settings)))
-    await stack.enter_async_context(live_server(static_page(PAGE), port=app_port))
-    evil = await stack.enter_async_context(live_server(static_page(PAGE), port=evil_port))
     email = f"browser-{uuid.uuid4().hex[:10]}@example.com"
     async with httpx.AsyncClient(base_url=studio) as http:
         response = await http.post(

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from app.core.config import Settings
 from app.main import create_app
 from app.runtime.protocol import http_protocol
-from tests.support import free_port
+from tests.support import bound_port
 
 API = "/api/v1"
 SERVICE = "echo"  # the registry service of these tests (wildcard, no downstream auth)
@@ -70,7 +70,7 @@ async def serve(
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=free_port(),
+        port=0,  # the kernel picks it as uvicorn binds: no race for it
         http=http,
         lifespan=lifespan,
         proxy_headers=False,
@@ -101,7 +101,7 @@ class Running:
 
     @property
     def port(self) -> int:
-        return int(self.server.config.port)
+        return bound_port(self.server)
 
 
 @contextlib.asynccontextmanager
@@ -116,7 +116,7 @@ async def studio(settings: Settings, tracer_provider: Any = None) -> AsyncIterat
 async def downstream() -> AsyncIterator[tuple[Downstream, int]]:
     fake = Downstream()
     async with serve(fake, lifespan="off") as server:
-        yield fake, int(server.config.port)
+        yield fake, bound_port(server)
 
 
 @pytest.fixture

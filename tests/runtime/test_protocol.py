@@ -19,7 +19,7 @@ from app.runtime.protocol import (
     CorkedHttpToolsProtocol,
     CorkedTransport,
 )
-from tests.support import free_port
+from tests.support import bound_port
 
 BODY = b'{"success":true,"message":"ok","result":{"n":1}}'
 GET = b"GET / HTTP/1.1\r\nHost: studio\r\n\r\n"
@@ -225,9 +225,8 @@ def uvloop_server() -> Iterator[tuple[str, threading.Event]]:
             return
         await fixed(BODY)(scope, receive, send)
 
-    port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="uvloop", http=HTTP_PROTOCOL, log_config=None
+        app, host="127.0.0.1", port=0, loop="uvloop", http=HTTP_PROTOCOL, log_config=None
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -238,7 +237,7 @@ def uvloop_server() -> Iterator[tuple[str, threading.Event]]:
                 break
             threading.Event().wait(0.01)
         assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}", first_chunk_seen
+        yield f"http://127.0.0.1:{bound_port(server)}", first_chunk_seen
     finally:
         server.should_exit = True
         thread.join(10)
