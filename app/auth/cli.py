@@ -15,7 +15,7 @@ from app.audit import service as audit
 from app.audit.service import Action, AuditContext
 from app.auth import passwords
 from app.auth.models import User
-from app.auth.schemas import Email, Password
+from app.auth.schemas import Email, FullName, Password
 from app.core.commands import command, load_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.rbac import service as rbac
@@ -42,6 +42,9 @@ def create_admin(ns: argparse.Namespace) -> int:
     settings = load_settings()
     try:
         email = TypeAdapter(Email).validate_python(ns.email)
+        full_name = (
+            None if ns.full_name is None else TypeAdapter(FullName).validate_python(ns.full_name)
+        )
         password = TypeAdapter(Password).validate_python(_password())
     except ValidationError as exc:
         print(f"Invalid input: {exc.errors()[0]['msg']}", file=sys.stderr)
@@ -58,7 +61,7 @@ def create_admin(ns: argparse.Namespace) -> int:
                 verb = "promoted"
                 if user is None:
                     verb = "created"
-                    user = User(email=email, full_name=ns.full_name, roles=[])
+                    user = User(email=email, full_name=full_name, roles=[])
                     db.add(user)
                 user.password_hash = await passwords.hash_password(password)
                 user.is_active = True

@@ -83,3 +83,14 @@ async def test_audit_purge_keeps_the_retention(cli_env: None, state: dict[str, o
         )
     assert "test.old" not in actions and "test.new" in actions
     assert purges and purges >= 1
+
+
+async def test_create_admin_refuses_a_full_name_its_column_cannot_hold(
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STUDIO_ADMIN_PASSWORD", "a-strong-admin-pass")
+    email = f"long-{uuid.uuid4().hex[:6]}@example.com"
+    assert await _run("create-admin", "--email", email, "--full-name", "x" * 201) == 2
+    assert "Invalid input" in capsys.readouterr().err
+    assert await _run("create-admin", "--email", email, "--full-name", " Ada ") == 0
+    assert f"administrator {email} created" in capsys.readouterr().out
