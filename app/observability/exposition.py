@@ -10,7 +10,6 @@ import atexit
 import contextlib
 import os
 import threading
-import time
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -42,16 +41,25 @@ class StatePublisher:
         # Registered nowhere: `render` reads them back through the files.
         self.gauges: dict[StateGauge, Gauge] = {}
         self.lock = threading.Lock()
+        self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="metrics-publisher", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
-        # Live-mode gauges of a worker that has exited must not count any more.
-        atexit.register(mark_process_dead, os.getpid(), self.path)
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        """At exit: no publish after this, then this worker's live-mode gauges are removed (a
+        worker that has exited must not count any more, nor a late publish bring it back)."""
+        self.stopped.set()
+        with self.lock:
+            mark_process_dead(os.getpid(), self.path)  # type: ignore[no-untyped-call]
 
     def publish(self) -> None:
         """Write the current state (also called by the worker that answers a scrape)."""
         with self.lock:
+            if self.stopped.is_set():
+                return
             for spec, labels, value in STATE.samples():
                 gauge = self.gauges.get(spec)
                 if gauge is None:
@@ -69,7 +77,8 @@ class StatePublisher:
             # A callback failing mid-shutdown: the next round publishes again.
             with contextlib.suppress(Exception):
                 self.publish()
-            time.sleep(PUBLISH_INTERVAL)
+            if self.stopped.wait(PUBLISH_INTERVAL):
+                return
 
 
 _publisher: StatePublisher | None = None
@@ -86,7 +95,8 @@ def start_publisher() -> None:
 
 
 def render() -> tuple[bytes, str]:
-    """The exposition text: every worker's metrics when PROMETHEUS_MULTIPROC_DIR is set."""
+    """The exposition text: every worker's metrics when PROMETHEUS_MULTIPROC_DIR is set. It
+    reads every worker's files and may wait for the publisher's lock: call it off the loop."""
     path = multiprocess_dir()
     if path is None:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

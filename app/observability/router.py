@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.core.dependencies import AppSettings
@@ -36,5 +37,6 @@ def scraper_allowed(request: Request, settings: AppSettings) -> None:
     },
 )
 async def prometheus(_: Annotated[None, Depends(scraper_allowed)]) -> Response:
-    body, content_type = exposition.render()
+    # Off the event loop: the multiprocess exposition reads files and takes the publisher's lock.
+    body, content_type = await run_in_threadpool(exposition.render)
     return Response(body, media_type=content_type)

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from app.observability import multiprocess
+from app.observability import exposition, multiprocess
+from app.observability.gauges import BREAKER
 from tests.conftest import RUN_ID
 from tests.hardening.processes import studio_env, studio_serve
 
@@ -47,8 +48,7 @@ def per_worker(path: Path) -> dict[str, float]:
 async def test_two_workers_metrics_are_summed(
     database_url: str, redis_url: str | None, tmp_path: Path
 ) -> None:
-    if redis_url is None:
-        pytest.skip("several workers need a shared Redis")
+    assert redis_url is not None, "several workers need a shared Redis"  # `services` tests
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = studio_env(
@@ -101,3 +101,19 @@ def test_several_workers_get_a_fresh_directory(
     (made / "keep.txt").write_text("not ours")
     assert multiprocess.prepare(2) == made
     assert [p.name for p in made.iterdir()] == ["keep.txt"]
+
+
+def test_a_stopped_publisher_ends_its_thread_and_writes_no_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exposition.STATE, "breakers", lambda: {"zen": "closed"})
+    publisher = exposition.StatePublisher(str(tmp_path))
+    publisher.publish()
+    assert list(publisher.gauges) == [BREAKER]  # publishing writes the state
+    publisher.thread.start()  # not start(): no exit hook left behind in the test process
+    publisher.stop()
+    publisher.thread.join(timeout=30)
+    assert not publisher.thread.is_alive()
+    publisher.gauges.clear()
+    publisher.publish()  # a scrape answered during shutdown
+    assert publisher.gauges == {}
