@@ -106,7 +106,10 @@ def test_several_workers_get_a_fresh_directory(
 def test_a_stopped_publisher_ends_its_thread_and_writes_no_more(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Only a breaker: whatever earlier tests left in the process-wide STATE is set aside.
     monkeypatch.setattr(exposition.STATE, "breakers", lambda: {"zen": "closed"})
+    monkeypatch.setattr(exposition.STATE, "active_sessions", None)
+    monkeypatch.setattr(exposition.STATE, "session_cache", None)
     publisher = exposition.StatePublisher(str(tmp_path))
     publisher.publish()
     assert list(publisher.gauges) == [BREAKER]  # publishing writes the state
